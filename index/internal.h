@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* internal.h — shared by the index/ sources; nothing outside index/ sees LMDB. */
+#ifndef VOLFS_INDEX_INTERNAL_H
+#define VOLFS_INDEX_INTERNAL_H
+
+#include <endian.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "index.h"
+#include "schema.h"
+
+enum dbi_index {
+	DBI_META,
+	DBI_VOLUMES,
+	DBI_TREES,
+	DBI_SNAPSHOTS,
+	DBI_INODES,
+	DBI_DIRENTS,
+	DBI_EXTENTS,
+	DBI_XATTRS,
+	DBI_CHUNKS,
+	DBI_DEADCHUNKS,
+	DBI_ORPHANS,
+	DBI_COUNT
+};
+
+struct idx_env {
+	MDB_env *mdb;
+	MDB_dbi dbi[DBI_COUNT];
+	bool rdonly;
+	/*
+	 * Every transaction holds this shared for its whole life; changing the
+	 * map size (which LMDB allows only with no transaction active in the
+	 * process) holds it exclusively.
+	 */
+	pthread_rwlock_t map_lock;
+	/* index/wait.lock: shared by writers waiting to begin (see idx_env_writer_waiting) */
+	int wait_fd;      /* taken shared while waiting                    */
+	int probe_fd;     /* a second open file: probed exclusively        */
+};
+
+struct idx_txn {
+	struct idx_env *env;
+	MDB_txn *mdb;
+	bool rdonly;
+	bool map_full;          /* a write hit MDB_MAP_FULL: LMDB poisoned the txn */
+	/* Point lookups reuse one cursor per database; iterations open their own. */
+	MDB_cursor *cursor[DBI_COUNT];
+};
+
+/* Maps an LMDB (or system) return code to a negative errno. */
+int idx_errno(int rc);
+
+/* mdb_put/mdb_cursor_put for index/: notes a full map for idx_update(). */
+int idx_put(struct idx_txn *txn, enum dbi_index db, MDB_val *key, MDB_val *val, unsigned flags);
+int idx_cursor_put(struct idx_txn *txn, MDB_cursor *cur, MDB_val *key, MDB_val *val, unsigned flags);
+int idx_del(struct idx_txn *txn, enum dbi_index db, MDB_val *key);
+int idx_cursor_del(struct idx_txn *txn, MDB_cursor *cur);
+
+/* A cursor on @db owned by @txn, positioned nowhere in particular. */
+int idx_cursor(struct idx_txn *txn, enum dbi_index db, MDB_cursor **ret_cursor);
+
+static inline MDB_dbi idx_dbi(const struct idx_txn *txn, enum dbi_index db)
+{
+	return txn->env->dbi[db];
+}
+
+/* Big-endian loads and stores through memcpy: index memory is unaligned. */
+static inline void put_be64(void *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
+static inline void put_be32(void *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
+static inline uint64_t get_be64(const void *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+static inline uint32_t get_be32(const void *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
+
+#endif
