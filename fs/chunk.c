@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chunk.c — the content-addressed chunk store (see chunk.h).
+ *
+ * How the invariants of chunk.h are kept:
+ *  1. Names come only from chunk_id_of(); chunk_read() rehashes what it reads
+ *     and calls a mismatch -EIO, so a damaged file is never returned as data.
+ *  2. A file is written in full under tmp/ (an O_TMPFILE with no name, or a
+ *     named "tmp/<pid>.<tid>.<counter>") and only then linked under chunks/.
+ *     link(2) never replaces a name: EEXIST means "already stored", and the
+ *     published file is left as it is.  Nothing here opens a published file
+ *     for writing.
+ *  3. chunk_put() is given non-zero blocks; callers check chunk_is_zero().
+ *  4. chunk_put() runs inside a write transaction and ends by checking that
+ *     the file exists.  LMDB lets one write transaction at a time run in all
+ *     processes of the store, and gc removes files only inside one, so a
+ *     file seen there stays until our transaction ends.
+ *  5. Only chunk_gc() calls chunk_unlink() on a chunk named by the index.
+ *
+ * Crash ordering with CHUNK_SYNC: file data is fsync'd before the link; the
+ * link is made durable by an fsync of its fan-out directory; a fan-out
+ * directory made on the way is made durable by an fsync of its parent.  So
+ * when chunk_write() returns, a crash keeps the name and the bytes, and the
+ * caller may commit a record naming the chunk.  Without CHUNK_SYNC the
+ * caller must make the files durable (syncfs) before such a commit.
+ * A crash at any point leaves at most a named temp file (removed with
+ * CHUNK_STORE_CLEAN_TMP) or a chunk file no record names (removed by fsck).
+ */
+#include "chunk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+_Static_assert(sizeof(XXH128_canonical_t) == IDX_CHUNK_ID_SIZE, "chunk id size");
+_Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XXH3");
+
+#define CHUNK_FILE_MODE 0400   /* never written after publication */
+#define CHUNK_DIR_MODE  0700
+
+struct chunk_store {
+	int dirfd;                            /* the store directory; all paths are relative to it */
+	uint8_t secret[IDX_SECRET_SIZE];
+	bool proc_fd;                         /* /proc/self/fd usable for linkat  */
+	int no_tmpfile;                       /* atomic: tmp/ rejected O_TMPFILE  */
+	uint64_t tmp_counter;                 /* atomic: names of named temp files */
+};
+
+/* ---- ids and names ---------------------------------------------------- */
+
+void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,
+		 struct idx_chunk_id *ret_id)
+{
+	XXH128_hash_t h = XXH3_128bits_withSecret(data, len, cs->secret, IDX_SECRET_SIZE);
+	XXH128_canonical_t canon;
+
+	XXH128_canonicalFromHash(&canon, h);
+	memcpy(ret_id->bytes, canon.digest, IDX_CHUNK_ID_SIZE);
+}
+
+bool chunk_is_zero(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t head = len < 16 ? len : 16;
+
+	for (size_t i = 0; i < head; i++)
+		if (p[i])
+			return false;
+	/* With p[0..16) zero, p[i] == p[i + 16] for every i means all are zero. */
+	return len <= 16 || memcmp(p, p + 16, len - 16) == 0;
+}
+
+void chunk_id_to_hex(const struct idx_chunk_id *id, char out[CHUNK_HEX_SIZE])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < IDX_CHUNK_ID_SIZE; i++) {
+		out[2 * i] = digits[id->bytes[i] >> 4];
+		out[2 * i + 1] = digits[id->bytes[i] & 0xf];
+	}
+	out[2 * IDX_CHUNK_ID_SIZE] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;   /* upper case is not a chunk name either */
+}
+
+int chunk_id_from_hex(const char *hex, struct idx_chunk_id *ret_id)
+{
+	struct idx_chunk_id id;
+
+	for (size_t i = 0; i < IDX_CHUNK_ID_SIZE; i++) {
+		int hi = hex_digit(hex[2 * i]);
+		int lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		id.bytes[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (hex[2 * IDX_CHUNK_ID_SIZE] != '\0')
+		return -EINVAL;
+	*ret_id = id;
+	return 0;
+}
+
+void chunk_relpath(const struct idx_chunk_id *id, char out[CHUNK_RELPATH_SIZE])
+{
+	char hex[CHUNK_HEX_SIZE];
+
+	chunk_id_to_hex(id, hex);
+	snprintf(out, CHUNK_RELPATH_SIZE, "chunks/%.2s/%.2s/%s", hex, hex + 2, hex);
+}
+
+/* ---- small I/O helpers ------------------------------------------------ */
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads up to @len bytes; returns how many (fewer only at end of file) or -errno. */
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, p + done, len - done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int fsync_fd(int fd)
+{
+	while (fsync(fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static int fsync_dir(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = fsync_fd(fd);
+	close(fd);
+	return r;
+}
+
+/* "chunks/ab/cd/<hex>" -> "chunks/ab/cd" (len 12) and "chunks/ab" (len 9). */
+#define FANOUT_LEAF_LEN 12
+#define FANOUT_MID_LEN 9
+
+static int make_dir(int dirfd, const char *relpath, size_t len, unsigned flags)
+{
+	char dir[CHUNK_RELPATH_SIZE], parent[CHUNK_RELPATH_SIZE];
+
+	memcpy(dir, relpath, len);
+	dir[len] = '\0';
+	if (mkdirat(dirfd, dir, CHUNK_DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	if (!(flags & CHUNK_SYNC))
+		return 0;
+	/*
+	 * Also on EEXIST: the process that made the directory may not have
+	 * synced its parent yet, and our chunk must not depend on it.
+	 */
+	memcpy(parent, relpath, len);
+	parent[len - 3] = '\0';
+	return fsync_dir(dirfd, parent);
+}
+
+static int make_fanout(int dirfd, const char *relpath, unsigned flags)
+{
+	int r = make_dir(dirfd, relpath, FANOUT_MID_LEN, flags);
+
+	return r < 0 ? r : make_dir(dirfd, relpath, FANOUT_LEAF_LEN, flags);
+}
+
+/*
+ * Links @fd (or the named temp file @tmpname when not NULL) to @relpath,
+ * making the fan-out directories if they are missing.  -EEXIST if the name
+ * is taken.
+ */
+static int link_chunk(struct chunk_store *cs, int fd, const char *tmpname,
+		      const char *relpath, unsigned flags)
+{
+	char procpath[64];
+
+	if (!tmpname)
+		snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+	for (int attempt = 0;; attempt++) {
+		int r = tmpname ? linkat(cs->dirfd, tmpname, cs->dirfd, relpath, 0)
+				: linkat(AT_FDCWD, procpath, cs->dirfd, relpath, AT_SYMLINK_FOLLOW);
+
+		if (r == 0)
+			return 0;
+		/* Fan-out directories are made on demand and never removed. */
+		if (errno != ENOENT || attempt > 0)
+			return -errno;
+		r = make_fanout(cs->dirfd, relpath, flags);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Opens an unnamed temp file in tmp/, or -EOPNOTSUPP if tmp/ cannot have one. */
+static int open_tmpfile(struct chunk_store *cs)
+{
+	int fd;
+
+	if (!cs->proc_fd || __atomic_load_n(&cs->no_tmpfile, __ATOMIC_RELAXED))
+		return -EOPNOTSUPP;
+	fd = openat(cs->dirfd, "tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, CHUNK_FILE_MODE);
+	if (fd >= 0)
+		return fd;
+	if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+		__atomic_store_n(&cs->no_tmpfile, 1, __ATOMIC_RELAXED);
+		return -EOPNOTSUPP;
+	}
+	return -errno;
+}
+
+static int open_named_tmp(struct chunk_store *cs, char *name, size_t size)
+{
+	for (;;) {
+		uint64_t n = __atomic_fetch_add(&cs->tmp_counter, 1, __ATOMIC_RELAXED);
+		int fd;
+
+		snprintf(name, size, "tmp/%ld.%ld.%" PRIu64, (long)getpid(), (long)gettid(), n);
+		fd = openat(cs->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			    CHUNK_FILE_MODE);
+		if (fd >= 0)
+			return fd;
+		/* EEXIST: a leftover of a dead process that had our pid. */
+		if (errno != EEXIST)
+			return -errno;
+	}
+}
+
+/* Compares the bytes of an open chunk file with @data: 0 if equal, else -EIO. */
+static int compare_file(int fd, const void *data, size_t len)
+{
+	char buf[64 * 1024];
+	const char *p = data;
+	size_t done = 0;
+
+	for (;;) {
+		size_t want = sizeof(buf);
+		ssize_t n;
+
+		n = read_full(fd, buf, want);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n > len - done || memcmp(buf, p + done, (size_t)n) != 0)
+			return -EIO;
+		done += (size_t)n;
+		if ((size_t)n < want)
+			return done == len ? 0 : -EIO;
+	}
+}
+
+/*
+ * The name is taken: the chunk is stored already.  With CHUNK_VERIFY its
+ * bytes must be ours; with CHUNK_SYNC it and its name must be durable before
+ * we return, since its writer may not have asked for that.
+ */
+static int existing_chunk(struct chunk_store *cs, const char *relpath,
+			  const void *data, size_t len, unsigned flags)
+{
+	int fd, r = 0;
+
+	if (!(flags & (CHUNK_VERIFY | CHUNK_SYNC)))
+		return 0;
+	fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flags & CHUNK_VERIFY)
+		r = compare_file(fd, data, len);
+	if (r == 0 && (flags & CHUNK_SYNC))
+		r = fsync_fd(fd);
+	close(fd);
+	if (r == 0 && (flags & CHUNK_SYNC)) {
+		char dir[CHUNK_RELPATH_SIZE];
+
+		memcpy(dir, relpath, FANOUT_LEAF_LEN);
+		dir[FANOUT_LEAF_LEN] = '\0';
+		r = fsync_dir(cs->dirfd, dir);
+	}
+	return r;
+}
+
+/* ---- the store ---------------------------------------------------------- */
+
+static int is_dir_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, 0) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* Parses "<pid>.<tid>.<counter>" (decimal, no sign, no leading junk); 0 or -EINVAL. */
+static int parse_tmp_name(const char *name, pid_t *ret_pid)
+{
+	const char *p = name;
+	unsigned long long v[3];
+
+	for (int i = 0; i < 3; i++) {
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		errno = 0;
+		v[i] = strtoull(p, &end, 10);
+		if (errno)
+			return -EINVAL;
+		if (*end != (i < 2 ? '.' : '\0'))
+			return -EINVAL;
+		p = end + 1;
+	}
+	if (v[0] == 0 || v[0] > INT32_MAX)
+		return -EINVAL;
+	*ret_pid = (pid_t)v[0];
+	return 0;
+}
+
+/*
+ * Removes named temp files of dead processes, and anything not named like
+ * one.  A live writer's file is kept: it links it and removes it itself.
+ */
+static int clean_tmp(int dirfd)
+{
+	int fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		pid_t pid;
+		unsigned char type = de->d_type;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;   /* gone already */
+			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+		}
+		if (type == DT_DIR)
+			continue;   /* not ours to guess about */
+		if (parse_tmp_name(de->d_name, &pid) == 0 &&
+		    !(kill(pid, 0) < 0 && errno == ESRCH))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			break;
+		}
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flags,
+		     struct chunk_store **ret_cs)
+{
+	struct chunk_store *cs;
+	int r;
+
+	if (!store_dir || !secret || !ret_cs)
+		return -EINVAL;
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cs->dirfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	memcpy(cs->secret, secret, IDX_SECRET_SIZE);
+	r = is_dir_at(cs->dirfd, "chunks");
+	if (r == 0)
+		r = is_dir_at(cs->dirfd, "tmp");
+	if (r < 0)
+		goto fail;
+	/* Without /proc an unnamed file cannot be linked (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH). */
+	cs->proc_fd = access("/proc/self/fd", X_OK) == 0;
+	if (flags & CHUNK_STORE_CLEAN_TMP) {
+		r = clean_tmp(cs->dirfd);
+		if (r < 0)
+			goto fail;
+	}
+	*ret_cs = cs;
+	return 0;
+fail:
+	chunk_store_close(cs);
+	return r;
+}
+
+void chunk_store_close(struct chunk_store *cs)
+{
+	if (!cs)
+		return;
+	if (cs->dirfd >= 0)
+		close(cs->dirfd);
+	explicit_bzero(cs->secret, sizeof(cs->secret));
+	free(cs);
+}
+
+/* ---- chunk files -------------------------------------------------------- */
+
+int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
+		const void *data, size_t len, unsigned flags)
+{
+	char relpath[CHUNK_RELPATH_SIZE], tmpname[64];
+	const char *named = NULL;
+	int fd, r;
+
+	chunk_relpath(id, relpath);
+	fd = open_tmpfile(cs);
+	if (fd == -EOPNOTSUPP) {
+		fd = open_named_tmp(cs, tmpname, sizeof(tmpname));
+		named = tmpname;
+	}
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, data, len);
+	if (r == 0 && (flags & CHUNK_SYNC))
+		r = fsync_fd(fd);   /* the bytes before the name */
+	if (r == 0)
+		r = link_chunk(cs, fd, named, relpath, flags);
+	close(fd);
+	if (named)
+		unlinkat(cs->dirfd, named, 0);   /* the chunk, if linked, keeps its own name */
+	if (r == -EEXIST)
+		return existing_chunk(cs, relpath, data, len, flags);
+	if (r == 0 && (flags & CHUNK_SYNC)) {
+		relpath[FANOUT_LEAF_LEN] = '\0';
+		r = fsync_dir(cs->dirfd, relpath);   /* the name */
+	}
+	return r;
+}
+
+int chunk_read(struct chunk_store *cs, const struct idx_chunk_id *id, void *buf, size_t len)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+	struct idx_chunk_id got;
+	struct stat st;
+	ssize_t n;
+	int fd, r = 0;
+
+	chunk_relpath(id, relpath);
+	fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len) {
+		r = -EIO;
+		goto out;
+	}
+	n = read_full(fd, buf, len);
+	if (n < 0)
+		r = (int)n;
+	else if ((size_t)n != len)
+		r = -EIO;
+out:
+	close(fd);
+	if (r < 0)
+		return r;
+	chunk_id_of(cs, buf, len, &got);
+	return memcmp(&got, id, sizeof(got)) == 0 ? 0 : -EIO;
+}
+
+int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+
+	chunk_relpath(id, relpath);
+	if (unlinkat(cs->dirfd, relpath, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* ---- with the index ----------------------------------------------------- */
+
+/* 0 if the chunk file exists with @len bytes; -ENOENT; -EIO if its size is wrong. */
+static int chunk_present(struct chunk_store *cs, const struct idx_chunk_id *id, size_t len)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+	struct stat st;
+
+	chunk_relpath(id, relpath);
+	if (fstatat(cs->dirfd, relpath, &st, 0) < 0)
+		return -errno;
+	return S_ISREG(st.st_mode) && (uint64_t)st.st_size == len ? 0 : -EIO;
+}
+
+/* Reads chunk @id and compares it with @data: 0, -EIO if they differ, -ENOENT. */
+static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
+			 const void *data, size_t len)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+	int fd, r;
+
+	chunk_relpath(id, relpath);
+	fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = compare_file(fd, data, len);
+	close(fd);
+	return r;
+}
+
+int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, size_t len,
+	      unsigned flags, struct idx_chunk_id *ret_id)
+{
+	struct idx_chunk_id id;
+	struct idx_chunk rec;
+	bool need_write = true;
+	int r;
+
+	if (len == 0 || len > UINT32_MAX)
+		return -EINVAL;
+	if (idx_txn_is_rdonly(txn))
+		return -EROFS;
+	chunk_id_of(cs, data, len, &id);
+
+	r = idx_chunk_get(txn, &id, &rec);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && rec.refs > 0) {
+		/* A live chunk: records name it, so its file should be there. */
+		if (rec.length != len)
+			return -EIO;   /* a hash collision, or a damaged record */
+		if (flags & CHUNK_VERIFY) {
+			r = chunk_compare(cs, &id, data, len);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			need_write = r == -ENOENT;   /* lost: put it back */
+		} else {
+			need_write = false;
+		}
+	}
+	/*
+	 * A dead chunk's file may be gone or going (gc); writing it again is
+	 * what revives it.  Either way the file must exist now, inside @txn:
+	 * no gc can run until @txn ends.  A second miss means something other
+	 * than gc removes files behind the index's back.
+	 */
+	for (int attempt = 0;; attempt++) {
+		if (need_write) {
+			r = chunk_write(cs, &id, data, len, flags);
+			if (r < 0)
+				return r;
+		}
+		r = chunk_present(cs, &id, len);
+		if (r == 0)
+			break;
+		if (r != -ENOENT)
+			return r;
+		if (attempt > 0)
+			return -EIO;
+		need_write = true;
+	}
+	if (ret_id)
+		*ret_id = id;
+	return 0;
+}
+
+struct id_list {
+	struct idx_chunk_id *ids;
+	size_t n, cap;
+};
+
+static int collect_dead(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
+{
+	struct id_list *l = arg;
+
+	(void)c;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct idx_chunk_id *ids = reallocarray(l->ids, cap, sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		l->ids = ids;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = *id;
+	return 0;
+}
+
+int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed)
+{
+	struct id_list dead = { 0 };
+	uint64_t freed = 0;
+	int r;
+
+	if (idx_txn_is_rdonly(txn))
+		return -EROFS;
+	/* Collect first: the callback must not write to the database it walks. */
+	r = idx_dead_chunk_foreach(txn, collect_dead, &dead);
+	for (size_t i = 0; r == 0 && i < dead.n; i++) {
+		/*
+		 * File first, record second: if @txn aborts, the record stays
+		 * dead with no file, which the next gc (or a chunk_put that
+		 * revives it) handles.
+		 */
+		r = chunk_unlink(cs, &dead.ids[i]);
+		if (r == 0)
+			r = idx_chunk_forget(txn, &dead.ids[i]);
+		if (r == 0)
+			freed++;
+	}
+	free(dead.ids);
+	if (r < 0)
+		return r;
+	if (ret_freed)
+		*ret_freed = freed;
+	return 0;
+}

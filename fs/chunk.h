@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chunk.h — the content-addressed chunk store: STORE/chunks/ab/cd/<32 hex>.
+ *
+ * Invariants (docs/invariants.md has the numbered list fsck checks):
+ *  1. A chunk file's name is the keyed XXH3-128 of its bytes (the key is the
+ *     store's secret), written as 32 lowercase hex digits of the canonical
+ *     (big-endian) hash; it lives in chunks/<hex[0..1]>/<hex[2..3]>/.
+ *  2. A chunk file is complete when it has its name: it is written under
+ *     tmp/ and published by link(2); it is never modified afterwards.
+ *  3. A block of all zeros is never a chunk (it is a hole).
+ *  4. Every chunk an index record names has a file from before that
+ *     record's transaction commits: chunk_put() checks inside the
+ *     transaction, which no gc of another process can interleave with.
+ *  5. A chunk file is removed only by chunk_gc(), inside the write
+ *     transaction that forgets its dead record.
+ *
+ * Functions return 0 or a negative errno, and do not log.
+ */
+#ifndef VOLFS_FS_CHUNK_H
+#define VOLFS_FS_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+
+struct chunk_store;
+
+#define CHUNK_HEX_SIZE 33                    /* 32 hex digits and a NUL     */
+#define CHUNK_RELPATH_SIZE (7 + 6 + 33)      /* "chunks/ab/cd/" + hex + NUL */
+
+enum chunk_flags {
+	CHUNK_SYNC   = 1 << 0,   /* fsync the file and its directory before returning    */
+	CHUNK_VERIFY = 1 << 1,   /* on a dedup hit, compare bytes before sharing          */
+};
+
+enum chunk_store_flags {
+	CHUNK_STORE_CLEAN_TMP = 1 << 0,   /* remove leftovers in tmp/ of dead processes */
+};
+
+/* @store_dir is the store's top directory; @secret is IDX_SECRET_SIZE bytes. */
+int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flags,
+		     struct chunk_store **ret_cs);
+void chunk_store_close(struct chunk_store *cs);       /* NULL is fine */
+
+/* The chunk id (keyed hash) of @len bytes. */
+void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,
+		 struct idx_chunk_id *ret_id);
+bool chunk_is_zero(const void *data, size_t len);
+void chunk_id_to_hex(const struct idx_chunk_id *id, char out[CHUNK_HEX_SIZE]);
+int chunk_id_from_hex(const char *hex, struct idx_chunk_id *ret_id);   /* -EINVAL */
+/* "chunks/ab/cd/abcd…", relative to the store directory. */
+void chunk_relpath(const struct idx_chunk_id *id, char out[CHUNK_RELPATH_SIZE]);
+
+/*
+ * Makes sure the chunk file for @id (the id of @data) exists: writes it under
+ * tmp/ and links it into place.  If a file of that name exists already and
+ * CHUNK_VERIFY is set, its bytes are compared with @data: -EIO if they differ.
+ */
+int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
+		const void *data, size_t len, unsigned flags);
+/*
+ * Reads chunk @id of exactly @len bytes into @buf and verifies its hash.
+ * -ENOENT if the file is missing; -EIO if its length or hash is wrong (then
+ * @buf holds no data worth using).
+ */
+int chunk_read(struct chunk_store *cs, const struct idx_chunk_id *id, void *buf, size_t len);
+/* Removes the file of chunk @id; a missing file is not an error. */
+int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id);
+
+/*
+ * Stores @data (1..block size bytes, not all zeros) as a chunk within write
+ * transaction @txn: hashes it, writes the file unless the index already holds
+ * a live chunk of that id (comparing bytes first if CHUNK_VERIFY), and checks
+ * that the file exists.  It takes no reference: idx_extent_put() does.
+ */
+int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, size_t len,
+	      unsigned flags, struct idx_chunk_id *ret_id);
+
+/*
+ * Removes the file and the record of every dead chunk (reference count 0),
+ * within write transaction @txn.  *ret_freed (may be NULL) counts them.
+ */
+int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed);
+
+#endif
