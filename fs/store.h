@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.h — a volfs store on the host: its directories, its index and its
+ * chunk store.
+ *
+ *   STORE/            mode 0700
+ *     index/          LMDB environment (data.mdb, lock.mdb)
+ *     chunks/ab/cd/…  chunk files
+ *     tmp/            chunks being written
+ *     run/            vol-<id>.lock: held (flock) by whoever mounts or
+ *                     removes the volume
+ *
+ * Functions return 0 or a negative errno and do not log.  Their errors mean:
+ *   -ENOENT           the store directory does not exist
+ *   -ENOTDIR          it is not a directory
+ *   -EACCES, -EPERM   it cannot be read or written
+ *   -ENODATA          it is not an initialised volfs store
+ *   -EEXIST           store_init(): there is a store (or other files) there
+ *   -EPROTONOSUPPORT  its format version is not one this volfs reads
+ *   -EUCLEAN          LMDB reports the index corrupt
+ */
+#ifndef VOLFS_FS_STORE_H
+#define VOLFS_FS_STORE_H
+
+#include <stdint.h>
+
+#include "chunk.h"
+#include "index.h"
+
+#define STORE_DEFAULT_PATH "/var/lib/volfs"
+
+struct store {
+	char *path;                  /* as given, for messages          */
+	int dirfd;                   /* the store directory             */
+	struct idx_env *idx;
+	struct chunk_store *chunks;
+	struct idx_meta meta;
+};
+
+enum store_flags {
+	STORE_RDONLY = 1 << 0,
+};
+
+/* --store if given, else $VOLFS_STORE if set and non-empty, else STORE_DEFAULT_PATH. */
+const char *store_path_resolve(const char *opt);
+
+/* Creates a new store at @path (the directory may exist if it is empty). */
+int store_init(const char *path);
+int store_open(const char *path, unsigned flags, struct store **ret_store);
+void store_close(struct store *store);     /* NULL is fine */
+
+/*
+ * Takes the lock of volume @volume_id without waiting; -EBUSY if another
+ * process holds it (the volume is mounted, or being removed).  The lock goes
+ * with the returned descriptor: close it, or let the process die, to free it.
+ */
+int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd);
+
+#endif
