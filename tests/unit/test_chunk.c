@@ -1,0 +1,855 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_chunk.c — the chunk store (fs/chunk.c): names, files, verification,
+ * tmp/ cleaning, the fallback without O_TMPFILE, errors from a full disk, and
+ * chunk_put()/chunk_gc() with a real index.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "test.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "chunk.h"
+#include "index.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng(void)
+{
+	/* splitmix64: reproducible runs */
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static void fill_random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = rng();
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
+	}
+}
+
+static void make_secret(uint8_t secret[IDX_SECRET_SIZE], uint8_t seed)
+{
+	for (size_t i = 0; i < IDX_SECRET_SIZE; i++)
+		secret[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 3) * 29);
+}
+
+/* A new store layout (chunks/, tmp/, index/) under the test directory; the path is malloc'd. */
+static char *make_store(const char *name)
+{
+	char *path = strdup(test_subdir(name));
+	char sub[PATH_MAX];
+	static const char *const dirs[] = { "chunks", "tmp", "index" };
+
+	if (!path)
+		abort();
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", path, dirs[i]);
+		if (mkdir(sub, 0700) < 0) {
+			perror(sub);
+			exit(99);
+		}
+	}
+	return path;
+}
+
+static char *chunk_path(const char *store, const struct idx_chunk_id *id)
+{
+	static char path[PATH_MAX];
+	char rel[CHUNK_RELPATH_SIZE];
+
+	chunk_relpath(id, rel);
+	snprintf(path, sizeof(path), "%s/%s", store, rel);
+	return path;
+}
+
+static size_t nftw_files;
+
+static int count_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path; (void)st; (void)ftw;
+	if (type == FTW_F)
+		nftw_files++;
+	return 0;
+}
+
+/* Regular files under @store/@sub, recursively; (size_t)-1 if it cannot be walked. */
+static size_t count_files(const char *store, const char *sub)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", store, sub);
+	nftw_files = 0;
+	if (nftw(path, count_entry, 16, FTW_PHYS) < 0)
+		return (size_t)-1;
+	return nftw_files;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, data, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct idx_chunk_id));
+}
+
+/* Runs @fn in a child process; returns its exit code (or 128 + signal). */
+static int in_child(int (*fn)(const char *), const char *arg)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(fn(arg));
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+static void test_hash(void)
+{
+	uint8_t s1[IDX_SECRET_SIZE], s2[IDX_SECRET_SIZE];
+	struct chunk_store *a = NULL, *b = NULL;
+	struct idx_chunk_id x, y, z, w;
+	char data[1000];
+	char *store = make_store("hash");
+
+	make_secret(s1, 1);
+	make_secret(s2, 1);
+	s2[100] ^= 1;   /* one bit of the key */
+	fill_random(data, sizeof(data));
+	CHECK_OK(chunk_store_open(store, s1, 0, &a));
+	CHECK_OK(chunk_store_open(store, s2, 0, &b));
+
+	chunk_id_of(a, data, sizeof(data), &x);
+	chunk_id_of(a, data, sizeof(data), &y);
+	CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+	chunk_id_of(b, data, sizeof(data), &z);
+	CHECK(memcmp(&x, &z, sizeof(x)) != 0);
+	chunk_id_of(a, data, sizeof(data) - 1, &w);
+	CHECK(memcmp(&x, &w, sizeof(x)) != 0);
+
+	/* The id is the canonical (big-endian) form of keyed XXH3-128. */
+	XXH128_hash_t h = XXH3_128bits_withSecret(data, sizeof(data), s1, IDX_SECRET_SIZE);
+	uint8_t be[16];
+	for (int i = 0; i < 8; i++) {
+		be[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+		be[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+	}
+	CHECK(memcmp(x.bytes, be, 16) == 0);
+
+	chunk_store_close(a);
+	chunk_store_close(b);
+	free(store);
+}
+
+static void test_hex(void)
+{
+	struct idx_chunk_id id, back;
+	char hex[CHUNK_HEX_SIZE], bad[40];
+
+	for (int i = 0; i < 16; i++)
+		id.bytes[i] = (uint8_t)(i * 0x11);
+	id.bytes[0] = 0x0a;
+	id.bytes[15] = 0xf0;
+	chunk_id_to_hex(&id, hex);
+	CHECK(strcmp(hex, "0a112233445566778899aabbccddeef0") == 0);
+	CHECK_OK(chunk_id_from_hex(hex, &back));
+	CHECK(memcmp(&id, &back, sizeof(id)) == 0);
+
+	for (int round = 0; round < 100; round++) {
+		fill_random(&id, sizeof(id));
+		chunk_id_to_hex(&id, hex);
+		CHECK_EQ(strlen(hex), 32);
+		CHECK_OK(chunk_id_from_hex(hex, &back));
+		CHECK(memcmp(&id, &back, sizeof(id)) == 0);
+	}
+
+	memset(&back, 0x5a, sizeof(back));
+	struct idx_chunk_id untouched = back;
+	static const char *const bads[] = {
+		"",
+		"0a112233445566778899aabbccddeef",     /* 31 digits */
+		"0a112233445566778899aabbccddeef00",   /* 33 digits */
+		"0A112233445566778899aabbccddeef0",    /* upper case */
+		"0g112233445566778899aabbccddeef0",
+		"0a112233445566778899aabbccddeef ",
+		"-a112233445566778899aabbccddeef0",
+	};
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+		CHECK_EQ(chunk_id_from_hex(bads[i], &back), -EINVAL);
+	memcpy(bad, "0a112233445566778899aabbccddeef0", 33);
+	bad[7] = '\0';
+	CHECK_EQ(chunk_id_from_hex(bad, &back), -EINVAL);
+	CHECK(memcmp(&back, &untouched, sizeof(back)) == 0);   /* ret_ only on success */
+}
+
+static void test_relpath(void)
+{
+	struct idx_chunk_id id;
+	char rel[CHUNK_RELPATH_SIZE];
+
+	CHECK_OK(chunk_id_from_hex("abcdef0123456789abcdef0123456789", &id));
+	chunk_relpath(&id, rel);
+	CHECK(strcmp(rel, "chunks/ab/cd/abcdef0123456789abcdef0123456789") == 0);
+	CHECK_EQ(strlen(rel) + 1, CHUNK_RELPATH_SIZE);
+}
+
+static void test_is_zero(void)
+{
+	static unsigned char buf[128 * 1024 + 3];
+	static const size_t sizes[] = { 0, 1, 15, 16, 17, 31, 32, 33, 4096, 128 * 1024, sizeof(buf) };
+
+	memset(buf, 0, sizeof(buf));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		CHECK(chunk_is_zero(buf, sizes[i]));
+	/* One set byte anywhere in the first 100, and near and at the end. */
+	for (size_t pos = 0; pos < 100; pos++) {
+		buf[pos] = 0x80;
+		CHECK(!chunk_is_zero(buf, 100));
+		CHECK(!chunk_is_zero(buf, sizeof(buf)));
+		CHECK(pos == 0 || chunk_is_zero(buf, pos));
+		buf[pos] = 0;
+	}
+	for (size_t pos = sizeof(buf) - 40; pos < sizeof(buf); pos++) {
+		buf[pos] = 1;
+		CHECK(!chunk_is_zero(buf, sizeof(buf)));
+		CHECK(chunk_is_zero(buf, pos));
+		buf[pos] = 0;
+	}
+	/* Periodic non-zero data must not pass the shifted compare. */
+	memset(buf, 0xff, 64);
+	CHECK(!chunk_is_zero(buf, 64));
+	memset(buf, 0, 64);
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static void test_roundtrip(void)
+{
+	static const size_t sizes[] = { 1, 4095, 128 * 1024, 1024 * 1024 };
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	char *store = make_store("roundtrip");
+	unsigned char *data = malloc(1024 * 1024), *back = malloc(1024 * 1024);
+
+	CHECK(data && back);
+	make_secret(secret, 2);
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct idx_chunk_id id;
+		struct stat st;
+		size_t len = sizes[i];
+
+		fill_random(data, len);
+		chunk_id_of(cs, data, len, &id);
+		CHECK_OK(chunk_write(cs, &id, data, len, i % 2 ? CHUNK_SYNC : 0));
+		CHECK_OK(stat(chunk_path(store, &id), &st));
+		CHECK_EQ(st.st_size, len);
+		CHECK((st.st_mode & 0222) == 0);   /* published read-only */
+		memset(back, 0xaa, len);
+		CHECK_OK(chunk_read(cs, &id, back, len));
+		CHECK(memcmp(data, back, len) == 0);
+		/* the right id with the wrong length is not this chunk */
+		if (len > 1)
+			CHECK_EQ(chunk_read(cs, &id, back, len - 1), -EIO);
+	}
+	CHECK_EQ(count_files(store, "chunks"), 4);
+	CHECK_EQ(count_files(store, "tmp"), 0);
+	chunk_store_close(cs);
+	free(data);
+	free(back);
+	free(store);
+}
+
+static void test_dedup(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id id;
+	struct stat st1, st2;
+	char *store = make_store("dedup");
+	char data[8192];
+
+	make_secret(secret, 3);
+	fill_random(data, sizeof(data));
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	chunk_id_of(cs, data, sizeof(data), &id);
+	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), 0));
+	CHECK_OK(stat(chunk_path(store, &id), &st1));
+	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), 0));
+	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY | CHUNK_SYNC));
+	CHECK_OK(stat(chunk_path(store, &id), &st2));
+	CHECK_EQ(st1.st_ino, st2.st_ino);   /* the first file, not replaced */
+	CHECK_EQ(st2.st_nlink, 1);
+	CHECK_EQ(count_files(store, "chunks"), 1);
+	CHECK_EQ(count_files(store, "tmp"), 0);
+	chunk_store_close(cs);
+	free(store);
+}
+
+static void test_distinct(void)
+{
+	enum { N = 10000, LEN = 4096 };
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id *ids = calloc(N, sizeof(*ids));
+	char *store = make_store("distinct");
+	char data[LEN];
+
+	CHECK(ids);
+	make_secret(secret, 4);
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	for (int i = 0; i < N; i++) {
+		fill_random(data, LEN);
+		chunk_id_of(cs, data, LEN, &ids[i]);
+		CHECK_OK(chunk_write(cs, &ids[i], data, LEN, 0));
+	}
+	qsort(ids, N, sizeof(*ids), cmp_id);
+	for (int i = 1; i < N; i++)
+		CHECK(memcmp(&ids[i - 1], &ids[i], sizeof(*ids)) != 0);
+	CHECK_EQ(count_files(store, "chunks"), N);
+	chunk_store_close(cs);
+	free(ids);
+	free(store);
+}
+
+static void test_corrupt(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id id, other;
+	char *store = make_store("corrupt");
+	char data[4096], back[4097];
+	const char *path;
+	int fd;
+
+	make_secret(secret, 5);
+	fill_random(data, sizeof(data));
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	chunk_id_of(cs, data, sizeof(data), &id);
+	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), 0));
+	path = chunk_path(store, &id);
+
+	/* one flipped bit */
+	CHECK_OK(chmod(path, 0600));
+	data[1234] ^= 0x10;
+	CHECK_OK(write_file(path, data, sizeof(data)));
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(data)), -EIO);
+	data[1234] ^= 0x10;
+	CHECK_OK(write_file(path, data, sizeof(data)));
+	CHECK_OK(chunk_read(cs, &id, back, sizeof(data)));
+
+	/* truncated, then extended by one byte */
+	CHECK_OK(truncate(path, sizeof(data) - 1));
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(data)), -EIO);
+	CHECK_OK(write_file(path, data, sizeof(data)));
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, "x", 1), 1);
+	close(fd);
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(data)), -EIO);
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(data) + 1), -EIO);   /* right size, wrong hash */
+
+	/* missing */
+	CHECK_OK(chunk_unlink(cs, &id));
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(data)), -ENOENT);
+	CHECK_OK(chunk_unlink(cs, &id));   /* missing is not an error */
+	fill_random(&other, sizeof(other));
+	CHECK_EQ(chunk_read(cs, &other, back, sizeof(data)), -ENOENT);
+	chunk_store_close(cs);
+	free(store);
+}
+
+static void test_verify_planted(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id id;
+	char *store = make_store("planted");
+	char data[4096], wrong[4096], back[4096], dir[PATH_MAX];
+	char *path;
+	struct stat st;
+
+	make_secret(secret, 6);
+	fill_random(data, sizeof(data));
+	memcpy(wrong, data, sizeof(wrong));
+	wrong[4095] ^= 1;
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	chunk_id_of(cs, data, sizeof(data), &id);
+
+	/* a file of the right name with other bytes (a collision, or damage) */
+	path = strdup(chunk_path(store, &id));
+	CHECK(path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	*strrchr(dir, '/') = '\0';
+	CHECK_OK(mkdir(dir, 0700));
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	CHECK_OK(mkdir(dir, 0700));
+	CHECK_OK(write_file(path, wrong, sizeof(wrong)));
+
+	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY), -EIO);
+	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY | CHUNK_SYNC), -EIO);
+	/* without CHUNK_VERIFY the name means "stored"; reads still catch it */
+	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), 0));
+	CHECK_EQ(chunk_read(cs, &id, back, sizeof(back)), -EIO);
+	/* the published file was not touched */
+	CHECK_OK(stat(path, &st));
+	CHECK_EQ(st.st_size, sizeof(wrong));
+	CHECK_OK(write_file(path, wrong, 100));   /* and a shorter one */
+	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY), -EIO);
+	CHECK_EQ(count_files(store, "tmp"), 0);
+	chunk_store_close(cs);
+	free(path);
+	free(store);
+}
+
+/* ---- tmp/ ------------------------------------------------------------------ */
+
+static int exit_at_once(const char *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void test_clean_tmp(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	char *store = make_store("cleantmp");
+	char dead[PATH_MAX], live[PATH_MAX], junk[PATH_MAX], subdir[PATH_MAX];
+	pid_t dead_pid = fork();
+
+	CHECK(dead_pid >= 0);
+	if (dead_pid == 0)
+		_exit(exit_at_once(NULL));
+	CHECK_EQ(waitpid(dead_pid, NULL, 0), dead_pid);   /* reaped: the pid is free */
+	CHECK(kill(dead_pid, 0) < 0 && errno == ESRCH);
+
+	make_secret(secret, 7);
+	snprintf(dead, sizeof(dead), "%s/tmp/%d.%d.0", store, (int)dead_pid, (int)dead_pid);
+	snprintf(live, sizeof(live), "%s/tmp/%d.%d.17", store, (int)getpid(), (int)getpid());
+	snprintf(junk, sizeof(junk), "%s/tmp/leftover.tmp", store);
+	snprintf(subdir, sizeof(subdir), "%s/tmp/somedir", store);
+	CHECK_OK(write_file(dead, "x", 1));
+	CHECK_OK(write_file(live, "x", 1));
+	CHECK_OK(write_file(junk, "x", 1));
+	CHECK_OK(mkdir(subdir, 0700));
+
+	/* without the flag nothing is touched */
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	chunk_store_close(cs);
+	CHECK_EQ(count_files(store, "tmp"), 3);
+
+	CHECK_OK(chunk_store_open(store, secret, CHUNK_STORE_CLEAN_TMP, &cs));
+	chunk_store_close(cs);
+	CHECK_EQ(access(dead, F_OK), -1);
+	CHECK_EQ(access(junk, F_OK), -1);
+	CHECK_OK(access(live, F_OK));     /* a live process may still link it */
+	CHECK_OK(access(subdir, F_OK));
+	free(store);
+}
+
+static void test_open_errors(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	char path[PATH_MAX];
+	const char *dir = test_subdir("openerr");
+
+	make_secret(secret, 8);
+	snprintf(path, sizeof(path), "%s/nonexistent", dir);
+	CHECK_EQ(chunk_store_open(path, secret, 0, &cs), -ENOENT);
+	CHECK_EQ(chunk_store_open(dir, secret, 0, &cs), -ENOENT);   /* no chunks/ */
+	snprintf(path, sizeof(path), "%s/chunks", dir);
+	CHECK_OK(mkdir(path, 0700));
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	CHECK_OK(write_file(path, "", 0));
+	CHECK_EQ(chunk_store_open(dir, secret, 0, &cs), -ENOTDIR);
+	CHECK(cs == NULL);
+}
+
+/*
+ * Without O_TMPFILE: a seccomp filter makes openat() with O_TMPFILE fail as
+ * file systems without it do (EOPNOTSUPP, or EISDIR on old kernels), so the
+ * named temp files are used.  Runs in a child (the filter cannot be removed).
+ */
+static int no_tmpfile_child(const char *store)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	char data[5000], back[5000], planted[PATH_MAX];
+	struct idx_chunk_id id;
+	int err = getenv("VOLFS_TEST_EISDIR") ? EISDIR : EOPNOTSUPP;
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
+		/* the low 32 bits of the flags argument */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			 + 4
+#endif
+			),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_TMPFILE & ~O_DIRECTORY, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 77;
+	if (open("/", O_TMPFILE | O_WRONLY, 0600) >= 0 || errno != err)
+		return 2;   /* the filter does not work as meant */
+	make_secret(secret, 9);
+	if (chunk_store_open(store, secret, 0, &cs) < 0)
+		return 3;
+	/* a leftover with the name we would pick first */
+	snprintf(planted, sizeof(planted), "%s/tmp/%d.%d.0", store, (int)getpid(), (int)gettid());
+	if (write_file(planted, "old", 3) < 0)
+		return 4;
+	for (int i = 0; i < 20; i++) {
+		fill_random(data, sizeof(data));
+		chunk_id_of(cs, data, sizeof(data), &id);
+		if (chunk_write(cs, &id, data, sizeof(data), i % 2 ? CHUNK_SYNC : 0) < 0)
+			return 5;
+		if (chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY) < 0)
+			return 6;
+		if (chunk_read(cs, &id, back, sizeof(back)) < 0 || memcmp(data, back, sizeof(data)))
+			return 7;
+	}
+	chunk_store_close(cs);
+	if (count_files(store, "chunks") != 20)
+		return 8;
+	if (count_files(store, "tmp") != 1 || access(planted, F_OK) < 0)
+		return 9;   /* only the planted file: ours were removed, it was left */
+	return 0;
+}
+
+static void test_no_tmpfile(void)
+{
+	char *store = make_store("notmpfile");
+	char *store2 = make_store("notmpfile-eisdir");
+	int r = in_child(no_tmpfile_child, store);
+
+	if (r == 77) {
+		fprintf(stderr, "  (skipped: seccomp filters not available)\n");
+		goto out;
+	}
+	CHECK_EQ(r, 0);
+	setenv("VOLFS_TEST_EISDIR", "1", 1);
+	r = in_child(no_tmpfile_child, store2);
+	unsetenv("VOLFS_TEST_EISDIR");
+	CHECK_EQ(r, 0);
+out:
+	free(store);
+	free(store2);
+}
+
+/*
+ * A full file system: ENOSPC comes back as it is, and tmp/ keeps nothing.
+ * Needs a private mount namespace for a small tmpfs (root); skipped otherwise.
+ */
+static int enospc_child(const char *dir)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id id;
+	size_t len = 1024 * 1024;
+	char *data = malloc(len), sub[PATH_MAX];
+	int r;
+
+	if (!data)
+		return 3;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("volfs-test", dir, "tmpfs", 0, "size=256k,mode=0700") < 0)
+		return 77;
+	snprintf(sub, sizeof(sub), "%s/chunks", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/tmp", dir);
+	mkdir(sub, 0700);
+	make_secret(secret, 10);
+	if (chunk_store_open(dir, secret, 0, &cs) < 0)
+		return 4;
+	fill_random(data, len);
+	chunk_id_of(cs, data, len, &id);
+	r = chunk_write(cs, &id, data, len, CHUNK_SYNC);
+	chunk_store_close(cs);
+	if (r != -ENOSPC)
+		return 5;
+	if (count_files(dir, "tmp") != 0 || count_files(dir, "chunks") != 0)
+		return 6;
+	return 0;
+}
+
+static void test_enospc(void)
+{
+	const char *dir = test_subdir("enospc");
+	int r = in_child(enospc_child, dir);
+
+	if (r == 77) {
+		fprintf(stderr, "  (skipped: cannot mount a tmpfs in a private namespace)\n");
+		return;
+	}
+	CHECK_EQ(r, 0);
+}
+
+/* ---- with a real index ------------------------------------------------------ */
+
+struct ix {
+	char *store;
+	struct idx_env *env;
+	struct chunk_store *cs;
+};
+
+static int ix_open(struct ix *ix, const char *name)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	char path[PATH_MAX];
+	int r;
+
+	ix->store = make_store(name);
+	snprintf(path, sizeof(path), "%s/index", ix->store);
+	r = idx_env_open(path, IDX_ENV_CREATE, 0, &ix->env);
+	if (r < 0)
+		return r;
+	make_secret(secret, 11);
+	return chunk_store_open(ix->store, secret, CHUNK_STORE_CLEAN_TMP, &ix->cs);
+}
+
+static void ix_close(struct ix *ix)
+{
+	chunk_store_close(ix->cs);
+	idx_env_close(ix->env);
+	free(ix->store);
+}
+
+/* refs of chunk @id, -ENOENT if it has no record */
+static long long refs_of(struct ix *ix, const struct idx_chunk_id *id)
+{
+	struct idx_txn *txn;
+	struct idx_chunk c;
+	int r = idx_txn_begin(ix->env, IDX_TXN_RDONLY, &txn);
+
+	if (r < 0)
+		return r;
+	r = idx_chunk_get(txn, id, &c);
+	idx_txn_abort(txn);
+	return r < 0 ? r : (long long)c.refs;
+}
+
+static int count_dead(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
+{
+	(void)id;
+	if (c->refs != 0)
+		return -EUCLEAN;
+	++*(int *)arg;
+	return 0;
+}
+
+static void test_put_ref_gc(void)
+{
+	struct ix ix = { 0 };
+	struct idx_txn *txn;
+	struct idx_chunk_id id, id2;
+	struct idx_chunk c;
+	char data[16384], back[16384];
+	uint64_t freed = 99;
+	int dead = 0;
+
+	fill_random(data, sizeof(data));
+	CHECK_OK(ix_open(&ix, "putgc"));
+
+	CHECK_OK(idx_txn_begin(ix.env, IDX_TXN_RDONLY, &txn));
+	CHECK_EQ(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id), -EROFS);
+	idx_txn_abort(txn);
+
+	/* put + ref + commit */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), CHUNK_SYNC | CHUNK_VERIFY, &id));
+	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(refs_of(&ix, &id), 1);
+	CHECK_OK(chunk_read(ix.cs, &id, back, sizeof(back)));
+	CHECK(memcmp(data, back, sizeof(data)) == 0);
+
+	/* a second put of the same bytes shares the chunk */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), CHUNK_VERIFY, &id2));
+	CHECK(memcmp(&id, &id2, sizeof(id)) == 0);
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id2));
+	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(refs_of(&ix, &id), 2);
+	CHECK_EQ(count_files(ix.store, "chunks"), 1);
+
+	/* down to zero: dead, but the file stays until gc */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(idx_chunk_unref(txn, &id));
+	CHECK_OK(idx_chunk_unref(txn, &id));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(refs_of(&ix, &id), 0);
+	CHECK_OK(idx_txn_begin(ix.env, IDX_TXN_RDONLY, &txn));
+	CHECK_OK(idx_dead_chunk_foreach(txn, count_dead, &dead));
+	idx_txn_abort(txn);
+	CHECK_EQ(dead, 1);
+	CHECK_OK(access(chunk_path(ix.store, &id), F_OK));
+
+	/* gc removes the file and the record */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+	CHECK_EQ(freed, 1);
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(refs_of(&ix, &id), -ENOENT);
+	CHECK_EQ(chunk_read(ix.cs, &id, back, sizeof(back)), -ENOENT);
+	CHECK_OK(idx_txn_begin(ix.env, IDX_TXN_RDONLY, &txn));
+	CHECK_EQ(idx_chunk_get(txn, &id, &c), -ENOENT);
+	dead = 0;
+	CHECK_OK(idx_dead_chunk_foreach(txn, count_dead, &dead));
+	idx_txn_abort(txn);
+	CHECK_EQ(dead, 0);
+
+	/* nothing left to free */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+	CHECK_EQ(freed, 0);
+	CHECK_OK(idx_txn_commit(txn));
+	ix_close(&ix);
+}
+
+/*
+ * A dead chunk whose file is gone: gc unlinked the file, then its
+ * transaction aborted, so the record is still there, dead.  Putting the
+ * same bytes again must bring the file back.
+ */
+static void test_revive_dead(void)
+{
+	struct ix ix = { 0 };
+	struct idx_txn *txn;
+	struct idx_chunk_id id;
+	char data[3000], back[3000];
+	uint64_t freed = 0;
+
+	fill_random(data, sizeof(data));
+	CHECK_OK(ix_open(&ix, "revive"));
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id));
+	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
+	CHECK_OK(idx_chunk_unref(txn, &id));
+	CHECK_OK(idx_txn_commit(txn));
+
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+	CHECK_EQ(freed, 1);
+	idx_txn_abort(txn);
+	CHECK_EQ(refs_of(&ix, &id), 0);
+	CHECK_EQ(access(chunk_path(ix.store, &id), F_OK), -1);
+
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id));
+	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(refs_of(&ix, &id), 1);
+	CHECK_OK(chunk_read(ix.cs, &id, back, sizeof(back)));
+	CHECK(memcmp(data, back, sizeof(data)) == 0);
+
+	/* a live chunk whose file was lost is written again, with or without VERIFY */
+	for (unsigned flags = 0; flags <= CHUNK_VERIFY; flags += CHUNK_VERIFY) {
+		CHECK_OK(chunk_unlink(ix.cs, &id));
+		CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+		CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), flags, &id));
+		idx_txn_abort(txn);
+		CHECK_OK(chunk_read(ix.cs, &id, back, sizeof(back)));
+	}
+	ix_close(&ix);
+}
+
+/* A live chunk whose file holds other bytes: VERIFY refuses to share it. */
+static void test_put_damaged(void)
+{
+	struct ix ix = { 0 };
+	struct idx_txn *txn;
+	struct idx_chunk_id id;
+	char data[4096], wrong[4096];
+	char *path;
+
+	fill_random(data, sizeof(data));
+	memcpy(wrong, data, sizeof(data));
+	wrong[0] ^= 1;
+	CHECK_OK(ix_open(&ix, "damaged"));
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id));
+	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
+	CHECK_OK(idx_txn_commit(txn));
+
+	path = chunk_path(ix.store, &id);
+	CHECK_OK(chmod(path, 0600));
+	CHECK_OK(write_file(path, wrong, sizeof(wrong)));
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_EQ(chunk_put(ix.cs, txn, data, sizeof(data), CHUNK_VERIFY, &id), -EIO);
+	CHECK_OK(truncate(path, 100));
+	/* a wrong length is caught even without VERIFY */
+	CHECK_EQ(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id), -EIO);
+	idx_txn_abort(txn);
+	ix_close(&ix);
+}
+
+int main(void)
+{
+	RUN(test_hash);
+	RUN(test_hex);
+	RUN(test_relpath);
+	RUN(test_is_zero);
+	RUN(test_roundtrip);
+	RUN(test_dedup);
+	RUN(test_distinct);
+	RUN(test_corrupt);
+	RUN(test_verify_planted);
+	RUN(test_clean_tmp);
+	RUN(test_open_errors);
+	RUN(test_no_tmpfile);
+	RUN(test_enospc);
+	RUN(test_put_ref_gc);
+	RUN(test_revive_dead);
+	RUN(test_put_damaged);
+	return test_exit();
+}
