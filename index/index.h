@@ -55,8 +55,8 @@ enum idx_txn_flags {
 
 /*
  * Begins a transaction.  A write transaction first grows the map when less
- * than a quarter of it (or 512 MiB) is free, so that the map does not fill
- * in the middle of a transaction.
+ * than a quarter of it is free, so that the map does not fill in the middle
+ * of a transaction.
  */
 int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn);
 /*

@@ -465,6 +465,14 @@ static int lkey_u64_name(struct lkey *lk, uint64_t a, const char *name, size_t n
 	return 0;
 }
 
+/* A directory entry's name: as lkey_u64_name(), and no '/' either. */
+static int lkey_u64_filename(struct lkey *lk, uint64_t a, const char *name, size_t namelen)
+{
+	if (memchr(name, '/', namelen))
+		return -EINVAL;
+	return lkey_u64_name(lk, a, name, namelen, IDX_FILENAME_MAX);
+}
+
 static void time_encode(const struct timespec *ts, struct disk_time *d)
 {
 	d->sec = htobe64((uint64_t)ts->tv_sec);
@@ -601,7 +609,7 @@ int idx_dirent_get(struct idx_txn *txn, const struct idx_view *view, uint64_t di
 {
 	struct lkey lk;
 	MDB_val v;
-	int r = lkey_u64_name(&lk, dir, name, namelen, IDX_FILENAME_MAX);
+	int r = lkey_u64_filename(&lk, dir, name, namelen);
 	if (r < 0)
 		return r;
 	r = view_lookup(txn, DBI_DIRENTS, view, &lk, &v);
@@ -615,7 +623,7 @@ int idx_dirent_put(struct idx_txn *txn, const struct idx_view *view, uint64_t di
 {
 	struct lkey lk;
 	struct disk_dirent d = { .ino = htobe64(de->ino), .type = de->type };
-	int r = lkey_u64_name(&lk, dir, name, namelen, IDX_FILENAME_MAX);
+	int r = lkey_u64_filename(&lk, dir, name, namelen);
 	if (r < 0)
 		return r;
 	return vput(txn, DBI_DIRENTS, view, &lk, &d, sizeof(d), NULL);
@@ -625,7 +633,7 @@ int idx_dirent_del(struct idx_txn *txn, const struct idx_view *view, uint64_t di
 		   const char *name, size_t namelen)
 {
 	struct lkey lk;
-	int r = lkey_u64_name(&lk, dir, name, namelen, IDX_FILENAME_MAX);
+	int r = lkey_u64_filename(&lk, dir, name, namelen);
 	if (r < 0)
 		return r;
 	return vdel(txn, DBI_DIRENTS, view, &lk, NULL);
@@ -655,7 +663,7 @@ int idx_dirent_foreach(struct idx_txn *txn, const struct idx_view *view, uint64_
 	lkey_u64(&prefix, dir);
 	if (!after)
 		return view_walk(txn, DBI_DIRENTS, view, &prefix, &prefix, false, dirent_visit, &w);
-	int r = lkey_u64_name(&start, dir, after, afterlen, IDX_FILENAME_MAX);
+	int r = lkey_u64_filename(&start, dir, after, afterlen);
 	if (r < 0)
 		return r;
 	return view_walk(txn, DBI_DIRENTS, view, &prefix, &start, true, dirent_visit, &w);

@@ -245,6 +245,7 @@ static void inode_dirent_xattr_round_trip(void)
 	CHECK_EQ(idx_dirent_get(txn, &view, 1, "file.tx", 7, &dg), -ENOENT);
 	CHECK_EQ(idx_dirent_get(txn, &view, 2, "file.txt", 8, &dg), -ENOENT);
 	CHECK_EQ(idx_dirent_put(txn, &view, 1, "", 0, &de), -EINVAL);
+	CHECK_EQ(idx_dirent_put(txn, &view, 1, "a/b", 3, &de), -EINVAL);
 	char longname[300];
 	memset(longname, 'x', sizeof(longname));
 	CHECK_EQ(idx_dirent_put(txn, &view, 1, longname, 256, &de), -EINVAL);
