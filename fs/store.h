@@ -4,7 +4,8 @@
  * chunk store.
  *
  *   STORE/            mode 0700
- *     index/          LMDB environment (data.mdb, lock.mdb)
+ *     index/          LMDB environment (data.mdb, lock.mdb), and wait.lock
+ *                     (writers waiting for LMDB's lock hold it shared)
  *     chunks/ab/cd/…  chunk files
  *     tmp/            chunks being written
  *     run/            vol-<id>.lock: held (flock) by whoever mounts or

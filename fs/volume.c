@@ -145,6 +145,7 @@ static int create_fn(struct idx_txn *txn, void *arg)
 	root = (struct idx_inode){
 		.mode = S_IFDIR | 0755,
 		.nlink = 2,
+		.parent = IDX_ROOT_INO,   /* the root is its own parent */
 		.atime = now, .mtime = now, .ctime = now, .btime = now,
 	};
 	r = idx_view_live(txn, tree_id, &view);

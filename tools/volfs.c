@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 
 #include "index.h"
 #include "store.h"
+#include "daemon.h"
 #include "volume.h"
 
 #ifndef VOLFS_VERSION
@@ -599,6 +601,54 @@ static int cmd_rm(const struct cmd *cmd, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- mount, umount ------------------------------------------------------- */
+
+static int cmd_mount(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS, { "foreground", no_argument, NULL, 'f' }, { 0 }
+	};
+	struct daemon_config cfg;
+	char err[512];
+	int c, r;
+
+	daemon_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, ":hfo:", longopts, NULL)) != -1) {
+		if (c == 'f') {
+			cfg.foreground = true;
+		} else if (c == 'o') {
+			if (daemon_parse_options(&cfg, optarg, err, sizeof(err)) < 0)
+				return usage_error(cmd, "%s", err);
+		} else if ((r = common_option(cmd, c, argv)) != CONTINUE) {
+			return r;
+		}
+	}
+	if ((r = expect_args(cmd, argc, argv, 2, "volume and mount point")) != CONTINUE)
+		return r;
+	cfg.spec = argv[optind];
+	cfg.mountpoint = argv[optind + 1];
+	/* --store wins over -o store=, which wins over $VOLFS_STORE */
+	if (opt_store || !cfg.store_path)
+		cfg.store_path = store_path_resolve(opt_store);
+	return daemon_main(&cfg) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int cmd_umount(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	char err[PATH_MAX + 128];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1)
+		if ((r = common_option(cmd, c, argv)) != CONTINUE)
+			return r;
+	if ((r = expect_args(cmd, argc, argv, 1, "mount point")) != CONTINUE)
+		return r;
+	if (daemon_unmount(store_path_resolve(opt_store), argv[optind], err, sizeof(err)) < 0)
+		return fail(cmd->name, "%s", err);
+	return EXIT_OK;
+}
+
 /* ---- help and the table -------------------------------------------------- */
 
 static int cmd_help(const struct cmd *cmd, int argc, char **argv);
@@ -621,6 +671,17 @@ static const struct cmd commands[] = {
 	{ "rm", cmd_rm, "NAME", "Remove a volume and free its chunks",
 	  "Remove volume NAME and free the chunks no other volume uses;\n"
 	  "refused while the volume is mounted", NULL },
+	{ "mount", cmd_mount, "[-f] [-o OPTIONS] NAME[@SNAPSHOT] DIR", "Mount a volume or a snapshot",
+	  "Mount volume NAME (read-write, one mount at a time) or snapshot\n"
+	  "NAME@SNAPSHOT (read-only, any number of times) on directory DIR, and\n"
+	  "return once the mount is live",
+	  "  -f, --foreground      serve in the foreground until unmounted\n"
+	  "  -o OPTIONS            comma-separated: ro, commit=SECONDS (default 5),\n"
+	  "                        dirty_limit=SIZE (default 256M), noverify_dedup,\n"
+	  "                        nosuid, nodev, noexec, debug, store=DIR\n" },
+	{ "umount", cmd_umount, "DIR", "Unmount a volume",
+	  "Unmount the volfs mount on DIR and return once its daemon has written\n"
+	  "back and committed all data", NULL },
 	{ "help", cmd_help, "[COMMAND]", "Show the help of volfs or of a command", NULL, NULL },
 };
 

@@ -249,6 +249,7 @@ static void test_create(void)
 	CHECK_EQ(tree.next_ino, IDX_ROOT_INO + 1);
 	CHECK_OK(idx_view_at(txn, vol.tree, tree.gen, &view));
 	CHECK_OK(idx_inode_get(txn, &view, IDX_ROOT_INO, &root));
+	CHECK_EQ(root.parent, IDX_ROOT_INO);   /* ".." of the root is the root */
 	CHECK(S_ISDIR(root.mode));
 	CHECK_EQ(root.mode & 07777, 0755);
 	CHECK_EQ(root.nlink, 2);

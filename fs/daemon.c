@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * daemon.c — serving a volume at a mount point.
+ *
+ * Start-up order, and why:
+ *  1. Check the mount point, then fork (unless foreground): LMDB environments
+ *     must not cross a fork, so the child opens the store itself.
+ *  2. The child takes the volume's lock (read-write mounts), opens the volume
+ *     (reclaiming a crashed daemon's orphans), mounts, and only then tells
+ *     the waiting parent "ok" through a pipe — or the reason it failed.  So
+ *     `mount` returns once the mount is live, with a clear error otherwise.
+ *  3. It records itself in run/mount-<pid> (for `volfs umount`) and serves.
+ *  4. After the kernel lets go (umount) or a signal, it writes back and
+ *     commits everything, then releases the lock by exiting.
+ */
+#include "daemon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fuse_ops.h"
+#include "store.h"
+#include "volume.h"
+
+void daemon_config_init(struct daemon_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->vfs.dirty_limit = VFS_DIRTY_LIMIT_DEFAULT;
+	cfg->vfs.commit_interval_ms = VFS_COMMIT_INTERVAL_DEFAULT;
+	cfg->vfs.verify_dedup = true;
+}
+
+/* Options mount(8), fstab and systemd pass that mean nothing to us. */
+static bool ignored_option(const char *opt)
+{
+	static const char *const names[] = {
+		"defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group",
+		"_netdev", "nofail", "rw", "async", "relatime", "allow_other",
+		"default_permissions", "dev", "suid", "exec", "nouser_xattr", "user_xattr",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(opt, names[i]))
+			return true;
+	return false;
+}
+
+int daemon_parse_options(struct daemon_config *cfg, const char *opts, char *err, size_t errlen)
+{
+	char *copy = strdup(opts ? opts : "");
+	char *save = NULL;
+	int r = 0;
+	if (!copy)
+		return -ENOMEM;
+	for (char *opt = strtok_r(copy, ",", &save); opt && r == 0;
+	     opt = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(opt, '=');
+		uint64_t n;
+		if (val)
+			*val++ = 0;
+		if (!strcmp(opt, "store") && val && *val) {
+			snprintf(cfg->store_buf, sizeof(cfg->store_buf), "%s", val);
+			cfg->store_path = cfg->store_buf;
+		} else if (!strcmp(opt, "ro") && !val) {
+			cfg->vfs.rdonly = true;
+		} else if (!strcmp(opt, "rw") && !val) {
+			cfg->vfs.rdonly = false;
+		} else if (!strcmp(opt, "commit") && val) {
+			char *end;
+			unsigned long s = strtoul(val, &end, 10);
+			if (*end || end == val || s == 0 || s > 3600) {
+				snprintf(err, errlen, "commit=%s: give seconds from 1 to 3600", val);
+				r = -EINVAL;
+			}
+			cfg->vfs.commit_interval_ms = (unsigned)s * 1000;
+		} else if (!strcmp(opt, "dirty_limit") && val) {
+			if (volume_parse_size(val, &n) < 0 || n < (1u << 20)) {
+				snprintf(err, errlen, "dirty_limit=%s: give a size of at least 1M", val);
+				r = -EINVAL;
+			}
+			cfg->vfs.dirty_limit = n;
+		} else if (!strcmp(opt, "verify_dedup") && !val) {
+			cfg->vfs.verify_dedup = true;
+		} else if (!strcmp(opt, "noverify_dedup") && !val) {
+			cfg->vfs.verify_dedup = false;
+		} else if (!strcmp(opt, "nosuid") && !val) {
+			cfg->nosuid = true;
+		} else if (!strcmp(opt, "nodev") && !val) {
+			cfg->nodev = true;
+		} else if (!strcmp(opt, "noexec") && !val) {
+			cfg->noexec = true;
+		} else if (!strcmp(opt, "debug") && !val) {
+			cfg->debug = true;
+		} else if (!strncmp(opt, "x-", 2) || !strcmp(opt, "comment") ||
+			   (!val && ignored_option(opt))) {
+			/* mount(8)'s, fstab's or systemd's business */
+		} else {
+			snprintf(err, errlen, "unknown mount option '%s%s%s'", opt, val ? "=" : "",
+				 val ? val : "");
+			r = -EINVAL;
+		}
+	}
+	free(copy);
+	return r;
+}
+
+/* ---- start-up reporting ---------------------------------------------------- */
+
+struct startup {
+	bool foreground;
+	int fd;      /* background: the pipe to the waiting parent, -1 once told */
+};
+
+/* Tells whoever waits why start-up failed; returns the exit status. */
+static int startup_fail(struct startup *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->fd >= 0) {
+		dprintf(s->fd, "%s", msg);
+		close(s->fd);
+		s->fd = -1;
+	} else {
+		fprintf(stderr, "volfs: %s\n", msg);
+	}
+	return 1;
+}
+
+static void startup_ok(struct startup *s)
+{
+	if (s->fd < 0)
+		return;
+	/* a lone NUL byte means "mounted" */
+	if (write(s->fd, "", 1) < 0) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* The parent: waits for the child's verdict. */
+static int wait_for_child(pid_t pid, int fd)
+{
+	char msg[1025];
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(msg) - 1 && (n = read(fd, msg + len, sizeof(msg) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len == 1 && msg[0] == 0)
+		return 0;
+	msg[len] = 0;
+	int status;
+	if (len == 0) {
+		waitpid(pid, &status, 0);
+		fprintf(stderr, "volfs: the daemon exited while starting (%s %d)\n",
+			WIFSIGNALED(status) ? "signal" : "status",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		return 1;
+	}
+	waitpid(pid, &status, 0);
+	fprintf(stderr, "volfs: %s\n", msg);
+	return 1;
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+static int check_mountpoint(const char *dir, char *err, size_t errlen)
+{
+	struct statx stx;
+	if (statx(AT_FDCWD, dir, 0, STATX_TYPE, &stx) < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			snprintf(err, errlen, "mount point %s does not exist", dir);
+		else if (e == ENOTCONN)
+			snprintf(err, errlen, "mount point %s is a dead FUSE mount (umount -l it first)",
+				 dir);
+		else
+			snprintf(err, errlen, "mount point %s: %s", dir, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(stx.stx_mode)) {
+		snprintf(err, errlen, "mount point %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT &&
+	    stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) {
+		snprintf(err, errlen, "%s is already a mount point", dir);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static const char *store_error(int r, const char *path, char *buf, size_t len)
+{
+	switch (r) {
+	case -ENOENT:
+		snprintf(buf, len, "store %s does not exist", path);
+		break;
+	case -ENODATA:
+		snprintf(buf, len, "store %s: not initialised (run 'volfs init --store %s')", path, path);
+		break;
+	case -EPROTONOSUPPORT:
+		snprintf(buf, len, "store %s: format not supported by this volfs", path);
+		break;
+	case -EUCLEAN:
+		snprintf(buf, len, "store %s: the index is corrupt (run fsck.volfs)", path);
+		break;
+	default:
+		snprintf(buf, len, "store %s: %s", path, strerror(-r));
+	}
+	return buf;
+}
+
+/* ---- serving ----------------------------------------------------------------- */
+
+static int write_mount_record(struct store *store, const char *mountpoint, const char *spec,
+			      char *path, size_t pathlen)
+{
+	char real[PATH_MAX];
+	if (!realpath(mountpoint, real))
+		return -errno;
+	snprintf(path, pathlen, "%s/run/mount-%ld", store->path, (long)getpid());
+	FILE *f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n%s\n", real, spec);
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+static int serve(const struct daemon_config *cfg, struct startup *su)
+{
+	char err[1024], opts[512], record[PATH_MAX + 64] = "";
+	struct store *store = NULL;
+	struct vfs *vfs = NULL;
+	struct fuse_session *se = NULL;
+	int lock_fd = -1, status = 1, r;
+	bool snapshot = strchr(cfg->spec, '@') != NULL;
+	bool rdonly = cfg->vfs.rdonly || snapshot;
+
+	r = store_open(cfg->store_path, rdonly ? STORE_RDONLY : 0, &store);
+	if (r < 0)
+		return startup_fail(su, "%s", store_error(r, cfg->store_path, err, sizeof(err)));
+
+	/* a read-write mount holds the volume's lock for as long as it lives */
+	if (!rdonly) {
+		struct idx_txn *txn;
+		struct idx_volume vol;
+		r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
+		if (r == 0) {
+			r = idx_volume_get(txn, cfg->spec, &vol);
+			idx_txn_abort(txn);
+		}
+		if (r == 0)
+			r = store_lock_volume(store, vol.id, &lock_fd);
+		if (r == -EBUSY) {
+			status = startup_fail(su, "volume '%s' is already mounted read-write "
+					      "(one read-write mount per volume; snapshots mount read-only "
+					      "any number of times)", cfg->spec);
+			goto out;
+		}
+	}
+	if (r == 0)
+		r = vfs_open(store, cfg->spec, &cfg->vfs, &vfs);
+	if (r < 0) {
+		if (r == -ENOENT)
+			status = startup_fail(su, "no volume or snapshot '%s' in store %s", cfg->spec,
+					      cfg->store_path);
+		else if (r == -EINVAL)
+			status = startup_fail(su, "invalid volume name '%s'", cfg->spec);
+		else
+			status = startup_fail(su, "opening '%s': %s", cfg->spec, strerror(-r));
+		goto out;
+	}
+
+	/* like a local disk: device nodes and set-user-ID work unless asked not to */
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=volfs,default_permissions,allow_other%s%s%s%s",
+		 cfg->spec, rdonly ? ",ro" : "", cfg->nosuid ? ",nosuid" : ",suid",
+		 cfg->nodev ? ",nodev" : ",dev", cfg->noexec ? ",noexec" : "");
+	char arg0[] = "volfs", arg1[] = "-o", argd[] = "-d";
+	char *argv[] = { arg0, arg1, opts, cfg->debug ? argd : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
+	se = fuse_session_new(&args, &volfs_fuse_ops, sizeof(volfs_fuse_ops), vfs);
+	if (!se) {
+		status = startup_fail(su, "cannot start a FUSE session (is the fuse3 package installed?)");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		status = startup_fail(su, "cannot set signal handlers");
+		goto out;
+	}
+	if (fuse_session_mount(se, cfg->mountpoint) != 0) {
+		status = startup_fail(su, "cannot mount on %s (is /dev/fuse there? see the log above)",
+				      cfg->mountpoint);
+		goto out_signals;
+	}
+	r = write_mount_record(store, cfg->mountpoint, cfg->spec, record, sizeof(record));
+	if (r < 0)
+		syslog(LOG_WARNING, "volfs %s: cannot record the mount: %s", cfg->spec, strerror(-r));
+	r = vfs_start_flusher(vfs);
+	if (r < 0) {
+		fuse_session_unmount(se);
+		status = startup_fail(su, "cannot start the flusher: %s", strerror(-r));
+		goto out_signals;
+	}
+	syslog(LOG_INFO, "volfs %s: mounted on %s%s", cfg->spec, cfg->mountpoint,
+	       rdonly ? " read-only" : "");
+	startup_ok(su);
+
+	struct fuse_loop_config *loop = fuse_loop_cfg_create();
+	if (loop) {
+		fuse_loop_cfg_set_clone_fd(loop, 0);
+		fuse_loop_cfg_set_idle_threads(loop, 8);
+		r = fuse_session_loop_mt(se, loop);
+		fuse_loop_cfg_destroy(loop);
+	} else {
+		r = fuse_session_loop(se);
+	}
+	fuse_session_unmount(se);
+	status = 0;
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	/* the kernel has let go: write back and commit what is left */
+	if (vfs) {
+		r = vfs_close(vfs);
+		if (r < 0) {
+			syslog(LOG_ERR, "volfs %s: final commit failed: %s", cfg->spec, strerror(-r));
+			status = 1;
+		} else if (status == 0) {
+			syslog(LOG_INFO, "volfs %s: unmounted, all data committed", cfg->spec);
+		}
+	}
+	if (se)
+		fuse_session_destroy(se);
+	if (record[0])
+		unlink(record);
+	store_close(store);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return status;
+}
+
+int daemon_main(const struct daemon_config *given)
+{
+	char err[1024], mountpoint[PATH_MAX], store_path[PATH_MAX];
+	struct startup su = { .foreground = given->foreground, .fd = -1 };
+	struct daemon_config c = *given, *cfg = &c;
+
+	if (check_mountpoint(given->mountpoint, err, sizeof(err)) < 0) {
+		fprintf(stderr, "volfs: %s\n", err);
+		return 1;
+	}
+	/* absolute paths: the daemon leaves the caller's working directory */
+	if (!realpath(given->mountpoint, mountpoint)) {
+		fprintf(stderr, "volfs: mount point %s: %s\n", given->mountpoint, strerror(errno));
+		return 1;
+	}
+	cfg->mountpoint = mountpoint;
+	if (realpath(given->store_path, store_path))
+		cfg->store_path = store_path;   /* else store_open() names the problem */
+	openlog("volfs", LOG_PID | (cfg->foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	if (cfg->foreground)
+		return serve(cfg, &su);
+
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		perror("volfs: pipe");
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("volfs: fork");
+		return 1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		return wait_for_child(pid, pipefd[0]);
+	}
+	/* the child: detach from the terminal and the caller's session */
+	close(pipefd[0]);
+	su.fd = pipefd[1];
+	setsid();
+	if (chdir("/") < 0) {
+		/* the mount point and store are absolute or already resolved */
+	}
+	int devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		dup2(devnull, STDERR_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+	exit(serve(cfg, &su));
+}
+
+/* ---- unmounting ------------------------------------------------------------------ */
+
+/* Is @dir (absolute) a volfs mount?  From /proc/self/mountinfo. */
+static bool is_volfs_mount(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root MOUNTPOINT opts... - FSTYPE source superopts */
+		char mnt[PATH_MAX], *sep = strstr(line, " - ");
+		char fstype[64];
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		/* mountinfo escapes spaces and such as \040; volfs paths rarely have them */
+		found = !strcmp(mnt, dir) && !strcmp(fstype, "fuse.volfs");
+	}
+	fclose(f);
+	return found;
+}
+
+/* The pid of the daemon serving @dir, from the store's run/mount-* records; 0 if unknown. */
+static pid_t find_daemon(const char *store_path, const char *dir)
+{
+	char path[PATH_MAX];
+	pid_t found = 0;
+	snprintf(path, sizeof(path), "%s/run", store_path);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *e; !found && (e = readdir(d));) {
+		char rec[PATH_MAX + 2];
+		long pid;
+		if (sscanf(e->d_name, "mount-%ld", &pid) != 1)
+			continue;
+		snprintf(path, sizeof(path), "%s/run/%s", store_path, e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(rec, sizeof(rec), f)) {
+			rec[strcspn(rec, "\n")] = 0;
+			if (!strcmp(rec, dir) && kill((pid_t)pid, 0) == 0)
+				found = (pid_t)pid;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+int daemon_unmount(const char *store_path, const char *dir, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	if (!realpath(dir, real)) {
+		if (errno != ENOTCONN || dir[0] != '/') {
+			snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+			return -errno;
+		}
+		snprintf(real, sizeof(real), "%s", dir);   /* a dead mount: take it as given */
+	}
+	if (!is_volfs_mount(real)) {
+		snprintf(err, errlen, "%s is not a volfs mount", real);
+		return -EINVAL;
+	}
+	pid_t pid = find_daemon(store_path, real);
+	int pidfd = pid ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (umount2(real, 0) < 0) {
+		int e = errno;
+		if (e == EBUSY)
+			snprintf(err, errlen, "%s is busy: a process has a file open or its working "
+				 "directory there", real);
+		else
+			snprintf(err, errlen, "unmounting %s: %s", real, strerror(e));
+		if (pidfd >= 0)
+			close(pidfd);
+		return -e;
+	}
+	/* the daemon writes back and commits after the kernel lets go: wait for it */
+	if (pidfd >= 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+	} else if (pid) {
+		while (kill(pid, 0) == 0)
+			usleep(20000);
+	}
+	return 0;
+}

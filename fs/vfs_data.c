@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vfs_data.c — file data: reads, buffered writes, truncation, write-back,
+ * fsync, fallocate, SEEK_DATA/SEEK_HOLE and copy_file_range.
+ *
+ * A file is cut into the volume's fixed blocks.  A whole-block write becomes
+ * a chunk at once; a partial one goes into the block's buffer (read, then
+ * modified: the block is loaded first) until write-back.  store_block() is
+ * the one place where a block's bytes become an extent: a hole if all zero,
+ * inline if the file is small, else a chunk.  Invariants: vfs_internal.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "vfs_internal.h"
+
+/* Files at most this big keep their data in the index (no chunk file). */
+#define INLINE_FILE_MAX IDX_INLINE_MAX
+#define MAX_FILE_SIZE   ((uint64_t)INT64_MAX)
+
+static uint64_t units512(uint64_t len)
+{
+	return (len + 511) / 512;
+}
+
+/* ---- buffered blocks ---------------------------------------------------- */
+
+/* Index of the buffer of @block in @vn, or where it would go (with *found false). */
+static size_t wb_search(const struct vnode *vn, uint64_t block, bool *found)
+{
+	size_t lo = 0, hi = vn->nwb;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (vn->wb[mid].block < block)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < vn->nwb && vn->wb[lo].block == block;
+	return lo;
+}
+
+static struct wblock *wb_find(struct vnode *vn, uint64_t block)
+{
+	bool found;
+	size_t i = vn ? wb_search(vn, block, &found) : 0;
+	return vn && found ? &vn->wb[i] : NULL;
+}
+
+static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
+{
+	free(vn->wb[i].data);
+	memmove(&vn->wb[i], &vn->wb[i + 1], (vn->nwb - i - 1) * sizeof(vn->wb[0]));
+	vn->nwb--;
+	vfs->dirty_bytes -= vfs->block_size;
+}
+
+static void wb_drop(struct vfs *vfs, struct vnode *vn, uint64_t block)
+{
+	bool found;
+	size_t i = vn ? wb_search(vn, block, &found) : 0;
+	if (vn && found)
+		wb_remove(vfs, vn, i);
+}
+
+void data_drop_buffers(struct vfs *vfs, struct vnode *vn)
+{
+	while (vn->nwb)
+		wb_remove(vfs, vn, vn->nwb - 1);
+}
+
+/* Reads the stored contents of @block into @buf (block_size bytes, zero-filled). */
+static int block_load(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64_t block,
+		      uint8_t *buf, uint32_t *ret_len)
+{
+	struct idx_extent ext;
+	memset(buf, 0, vfs->block_size);
+	int r = idx_extent_get(txn, &vfs->view, ino, block, &ext);
+	if (r == -ENOENT) {
+		*ret_len = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (ext.length > vfs->block_size)
+		return -EUCLEAN;
+	if (ext.kind == IDX_EXTENT_INLINE) {
+		memcpy(buf, ext.inline_data, ext.length);
+	} else {
+		r = chunk_read(vfs->store->chunks, &ext.chunk, buf, ext.length);
+		if (r < 0)
+			return r == -ENOENT ? -EIO : r;   /* a lost chunk reads as an error */
+	}
+	*ret_len = ext.length;
+	return 0;
+}
+
+/* The buffer of @block, made (and loaded from the index) if needed. */
+static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t block,
+		  uint64_t size, struct wblock **ret_wb)
+{
+	bool found;
+	size_t i = wb_search(vn, block, &found);
+	if (found) {
+		*ret_wb = &vn->wb[i];
+		return 0;
+	}
+	if (vn->nwb == vn->wbcap) {
+		size_t cap = vn->wbcap ? vn->wbcap * 2 : 4;
+		struct wblock *wb = realloc(vn->wb, cap * sizeof(*wb));
+		if (!wb)
+			return -ENOMEM;
+		vn->wb = wb;
+		vn->wbcap = cap;
+	}
+	uint8_t *data = malloc(vfs->block_size);
+	uint32_t len = 0;
+	if (!data)
+		return -ENOMEM;
+	uint64_t start = block * vfs->block_size;
+	if (start < size) {
+		int r = block_load(vfs, txn, vn->ino, block, data, &len);
+		if (r < 0) {
+			free(data);
+			return r;
+		}
+	} else {
+		memset(data, 0, vfs->block_size);
+	}
+	memmove(&vn->wb[i + 1], &vn->wb[i], (vn->nwb - i) * sizeof(vn->wb[0]));
+	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data };
+	vn->nwb++;
+	if (vfs->dirty_bytes == 0)
+		clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
+	vfs->dirty_bytes += vfs->block_size;
+	*ret_wb = &vn->wb[i];
+	return 0;
+}
+
+/* ---- blocks into extents ------------------------------------------------------ */
+
+/*
+ * Stores @len bytes as block @block of @ino: a hole if all zero, inline if
+ * the file is small, else a chunk.  Updates in->blocks; the caller puts the
+ * inode.  A chunk that cannot be written (ENOSPC) fails before any change.
+ */
+static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
+		       uint64_t block, const uint8_t *data, uint32_t len)
+{
+	struct idx_extent old, ext;
+	int r = idx_extent_get(txn, &vfs->view, ino, block, &old);
+	bool had = r == 0;
+	if (r < 0 && r != -ENOENT)
+		return r;
+
+	if (len == 0 || chunk_is_zero(data, len)) {
+		if (!had)
+			return 0;
+		r = vfs_changed(vfs, idx_extent_del(txn, &vfs->view, ino, block));
+		if (r == 0)
+			in->blocks -= units512(old.length);
+		return r;
+	}
+	if (block == 0 && in->size <= INLINE_FILE_MAX && len <= IDX_INLINE_MAX) {
+		ext = (struct idx_extent){ .kind = IDX_EXTENT_INLINE, .length = len, .inline_data = data };
+	} else {
+		unsigned flags = vfs->opts.verify_dedup ? CHUNK_VERIFY : 0;
+		ext = (struct idx_extent){ .kind = IDX_EXTENT_CHUNK, .length = len };
+		r = chunk_put(vfs->store->chunks, txn, data, len, flags, &ext.chunk);
+		if (r < 0)
+			return r;   /* nothing changed yet */
+		vfs->chunks_unsynced = true;
+	}
+	r = vfs_changed(vfs, idx_extent_put(txn, &vfs->view, ino, block, &ext));
+	if (r == 0)
+		in->blocks = in->blocks - (had ? units512(old.length) : 0) + units512(len);
+	return r;
+}
+
+/* Writes back the buffers of @vn into the batch; on error they stay buffered. */
+int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	if (!vn->nwb)
+		return 0;
+	int r = vfs_write_txn(vfs, &txn);
+	if (r < 0)
+		return r;
+	r = vfs_inode_get(vfs, txn, vn->ino, &in);
+	if (r == -ENOENT) {   /* freed: nothing to write */
+		data_drop_buffers(vfs, vn);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	uint64_t blocks_before = in.blocks;
+	while (vn->nwb && r == 0) {
+		struct wblock *wb = &vn->wb[0];
+		uint64_t start = wb->block * vfs->block_size;
+		uint32_t len = 0;
+		if (start < in.size) {
+			uint64_t room = in.size - start;
+			len = room < wb->len ? (uint32_t)room : wb->len;
+		}
+		r = store_block(vfs, txn, vn->ino, &in, wb->block, wb->data, len);
+		if (r == 0)
+			wb_remove(vfs, vn, 0);
+	}
+	if (in.blocks != blocks_before && !vfs->broken) {
+		int r2 = vfs_inode_put(vfs, txn, vn->ino, &in);
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
+int data_flush_all(struct vfs *vfs)
+{
+	int r = 0;
+	for (size_t i = 0; i < vfs->hsize && !vfs->broken; i++) {
+		struct vnode *vn = vfs->htab[i];
+		while (vn) {
+			struct vnode *next = vn->hnext;
+			if (vn->nwb) {
+				int r2 = data_flush_vnode(vfs, vn);
+				if (r == 0)
+					r = r2;
+				vnode_put_if_idle(vfs, vn);
+			}
+			vn = next;
+		}
+	}
+	return r;
+}
+
+/* Keeps buffered memory under the limit (invariant 5): @vn first, then everyone. */
+static int enforce_dirty_limit(struct vfs *vfs, struct vnode *vn)
+{
+	if (vfs->dirty_bytes <= vfs->opts.dirty_limit)
+		return 0;
+	int r = data_flush_vnode(vfs, vn);
+	if (r == 0 && vfs->dirty_bytes > vfs->opts.dirty_limit)
+		r = data_flush_all(vfs);
+	return r;
+}
+
+/* ---- collecting extents -------------------------------------------------------- */
+
+struct block_list {
+	uint64_t *blocks;
+	size_t n, cap, max;
+};
+
+static int collect_block(uint64_t block, const struct idx_extent *ext, void *arg)
+{
+	struct block_list *l = arg;
+	if (l->n == l->max)
+		return 1;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		uint64_t *b = realloc(l->blocks, cap * sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		l->blocks = b;
+		l->cap = cap;
+	}
+	l->blocks[l->n++] = block;
+	return 0;
+}
+
+/* Deletes the extents of @ino at blocks >= @first, in rounds; updates in->blocks. */
+static int drop_extents_from(struct vfs *vfs, struct idx_txn *txn, uint64_t ino,
+			     struct idx_inode *in, uint64_t first)
+{
+	struct block_list l = { .max = 1024 };
+	int r;
+	for (;;) {
+		l.n = 0;
+		r = idx_extent_foreach(txn, &vfs->view, ino, first, collect_block, &l);
+		if (r < 0 || l.n == 0)
+			break;
+		for (size_t i = 0; i < l.n && r >= 0; i++) {
+			struct idx_extent ext;
+			r = idx_extent_get(txn, &vfs->view, ino, l.blocks[i], &ext);
+			if (r == 0)
+				r = vfs_changed(vfs, idx_extent_del(txn, &vfs->view, ino, l.blocks[i]));
+			if (r == 0 && in)
+				in->blocks -= units512(ext.length);
+		}
+		if (r < 0)
+			break;
+		first = l.blocks[l.n - 1] + 1;
+	}
+	free(l.blocks);
+	return r < 0 ? r : 0;
+}
+
+int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino)
+{
+	struct vnode *vn = vnode_find(vfs, ino);
+	if (vn)
+		data_drop_buffers(vfs, vn);
+	return drop_extents_from(vfs, txn, ino, NULL, 0);
+}
+
+/* Makes bytes [@start, @end) of block-aligned-or-not range read as zeros. */
+static int zero_range(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
+		      struct idx_inode *in, uint64_t start, uint64_t end)
+{
+	uint64_t bs = vfs->block_size;
+	while (start < end) {
+		uint64_t block = start / bs, bstart = block * bs;
+		uint64_t o = start - bstart, n = end - start < bs - o ? end - start : bs - o;
+		int r;
+		if (o == 0 && n == bs) {
+			struct idx_extent ext;
+			wb_drop(vfs, vn, block);
+			r = idx_extent_get(txn, &vfs->view, vn->ino, block, &ext);
+			if (r == 0) {
+				r = vfs_changed(vfs, idx_extent_del(txn, &vfs->view, vn->ino, block));
+				if (r == 0)
+					in->blocks -= units512(ext.length);
+			}
+			if (r < 0 && r != -ENOENT)
+				return r;
+		} else if (bstart < in->size) {
+			struct wblock *wb;
+			r = wb_get(vfs, txn, vn, block, in->size, &wb);
+			if (r < 0)
+				return r;
+			memset(wb->data + o, 0, n);
+		}
+		start += n;
+	}
+	return 0;
+}
+
+int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
+		  uint64_t size)
+{
+	uint64_t bs = vfs->block_size;
+	if (size > MAX_FILE_SIZE)
+		return -EFBIG;
+	if (size >= in->size) {
+		in->size = size;   /* growing: the new part is a hole */
+		return 0;
+	}
+	struct vnode *vn = vnode_get(vfs, ino);
+	if (!vn)
+		return -ENOMEM;
+	uint64_t keep = (size + bs - 1) / bs;   /* blocks that keep data */
+	/* buffers past the end go; a buffer of the new last block is cut */
+	while (vn->nwb && vn->wb[vn->nwb - 1].block >= keep)
+		wb_remove(vfs, vn, vn->nwb - 1);
+	int r = 0;
+	if (size % bs) {
+		uint64_t last = size / bs;
+		uint32_t cut = (uint32_t)(size % bs);
+		struct wblock *wb = wb_find(vn, last);
+		struct idx_extent ext;
+		if (!wb && idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut)
+			r = wb_get(vfs, txn, vn, last, in->size, &wb);   /* invariant 4: trim it */
+		if (r == 0 && wb) {
+			memset(wb->data + cut, 0, vfs->block_size - cut);
+			if (wb->len > cut)
+				wb->len = cut;
+		}
+	}
+	if (r == 0)
+		r = drop_extents_from(vfs, txn, ino, in, keep);
+	if (r == 0)
+		in->size = size;
+	vnode_put_if_idle(vfs, vn);
+	return r;
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+/* A block to read from a chunk file once the lock is let go. */
+struct pending_read {
+	struct idx_chunk_id chunk;
+	uint32_t length;      /* the chunk's */
+	uint32_t from;        /* first byte wanted, within the block */
+	uint32_t count;       /* bytes wanted */
+	size_t at;            /* where they go in the caller's buffer */
+};
+
+/*
+ * Copies what the buffers and the index hold for [off, off+size) into @buf
+ * and lists the chunk reads still to do.  Returns the byte count.
+ */
+static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t size, uint64_t off,
+			 bool access, struct pending_read *pend, size_t *npend)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	uint64_t bs = vfs->block_size;
+	ssize_t r = vfs_read_txn(vfs, &txn);
+	*npend = 0;
+	if (r < 0)
+		return r;
+	r = vfs_inode_get(vfs, txn, ino, &in);
+	if (r < 0)
+		goto out;
+	if (S_ISDIR(in.mode)) {
+		r = -EISDIR;
+		goto out;
+	}
+	if (off >= in.size) {
+		r = 0;
+		goto out;
+	}
+	if (size > in.size - off)
+		size = (size_t)(in.size - off);
+	struct vnode *vn = vnode_find(vfs, ino);
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done, block = pos / bs;
+		uint32_t o = (uint32_t)(pos - block * bs);
+		uint32_t n = (uint32_t)(size - done < bs - o ? size - done : bs - o);
+		struct wblock *wb = wb_find(vn, block);
+		struct idx_extent ext;
+		if (wb) {
+			memcpy(buf + done, wb->data + o, n);
+		} else if ((r = idx_extent_get(txn, &vfs->view, ino, block, &ext)) == -ENOENT) {
+			memset(buf + done, 0, n);
+		} else if (r < 0) {
+			goto out;
+		} else if (ext.length > bs) {
+			r = -EUCLEAN;
+			goto out;
+		} else {
+			/* bytes past the extent's length (and below EOF) are zeros */
+			uint32_t have = o < ext.length ? ext.length - o : 0;
+			if (have > n)
+				have = n;
+			memset(buf + done + have, 0, n - have);
+			if (have && ext.kind == IDX_EXTENT_INLINE)
+				memcpy(buf + done, (const uint8_t *)ext.inline_data + o, have);
+			else if (have)
+				pend[(*npend)++] = (struct pending_read){
+					.chunk = ext.chunk, .length = ext.length,
+					.from = o, .count = have, .at = done };
+		}
+		done += n;
+	}
+	r = (ssize_t)done;
+
+	struct timespec now;
+	vfs_now(&now);
+	if (access && !vfs->rdonly && !vfs->broken && vfs_atime_due(&in, &now)) {
+		vfs_read_done(vfs, txn);
+		txn = NULL;
+		if (vfs_write_txn(vfs, &txn) == 0) {
+			in.atime = now;
+			vfs_inode_put(vfs, txn, ino, &in);
+		}
+	}
+out:
+	vfs_read_done(vfs, txn);
+	return r;
+}
+
+/* Reads the listed chunks into @buf; a chunk the index names but is gone gives -ENOENT. */
+static int read_chunks(struct vfs *vfs, uint8_t *buf, const struct pending_read *pend, size_t n)
+{
+	uint8_t *bounce = NULL;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct pending_read *p = &pend[i];
+		if (p->from == 0 && p->count == p->length) {
+			r = chunk_read(vfs->store->chunks, &p->chunk, buf + p->at, p->length);
+			continue;
+		}
+		if (!bounce && !(bounce = malloc(vfs->block_size)))
+			return -ENOMEM;
+		r = chunk_read(vfs->store->chunks, &p->chunk, bounce, p->length);
+		if (r == 0)
+			memcpy(buf + p->at, bounce + p->from, p->count);
+	}
+	free(bounce);
+	return r;
+}
+
+ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t off, bool access)
+{
+	if (off < 0)
+		return -EINVAL;
+	size_t maxpend = size / vfs->block_size + 2;
+	struct pending_read *pend = malloc(maxpend * sizeof(*pend));
+	if (!pend)
+		return -ENOMEM;
+	ssize_t r;
+	/*
+	 * Chunk files are read without the lock.  One can vanish meanwhile if
+	 * the block was overwritten and its chunk freed: then plan again, and
+	 * only a second miss is an error (a lost chunk: EIO, never wrong bytes).
+	 */
+	for (int attempt = 0;; attempt++) {
+		size_t npend;
+		pthread_mutex_lock(&vfs->lock);
+		r = read_plan(vfs, ino, buf, size, (uint64_t)off, access, pend, &npend);
+		pthread_mutex_unlock(&vfs->lock);
+		if (r <= 0 || npend == 0)
+			break;
+		int rr = read_chunks(vfs, buf, pend, npend);
+		if (rr == 0)
+			break;
+		if (rr != -ENOENT || attempt > 0) {
+			syslog(LOG_ERR, "volfs %s: inode %llu: reading a chunk: %s", vfs->name,
+			       (unsigned long long)ino, rr == -ENOENT ? "missing" : strerror(-rr));
+			r = -EIO;
+			break;
+		}
+	}
+	free(pend);
+	return r;
+}
+
+/* ---- writing --------------------------------------------------------------------- */
+
+ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, off_t off)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	struct timespec now;
+	uint64_t bs = vfs->block_size;
+	const uint8_t *src = buf;
+	size_t done = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	if ((uint64_t)off > MAX_FILE_SIZE || size > MAX_FILE_SIZE - (uint64_t)off)
+		return -EFBIG;
+	vfs_now(&now);
+	pthread_mutex_lock(&vfs->lock);
+	ssize_t r = vfs_write_txn(vfs, &txn);
+	if (r < 0)
+		goto out;
+	r = vfs_inode_get(vfs, txn, ino, &in);
+	if (r < 0)
+		goto out;
+	if (!S_ISREG(in.mode)) {
+		r = S_ISDIR(in.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	struct vnode *vn = vnode_get(vfs, ino);
+	if (!vn) {
+		r = -ENOMEM;
+		goto out;
+	}
+	uint64_t newsize = (uint64_t)off + size > in.size ? (uint64_t)off + size : in.size;
+	while (done < size) {
+		uint64_t pos = (uint64_t)off + done, block = pos / bs;
+		uint32_t o = (uint32_t)(pos - block * bs);
+		uint32_t n = (uint32_t)(size - done < bs - o ? size - done : bs - o);
+		if (o == 0 && n == bs) {
+			/* a whole block: straight to a chunk; any buffer of it is stale */
+			wb_drop(vfs, vn, block);
+			uint64_t keep = in.size;
+			in.size = newsize;   /* decides inline or chunk */
+			r = store_block(vfs, txn, ino, &in, block, src + done, n);
+			in.size = keep;
+		} else {
+			struct wblock *wb;
+			r = wb_get(vfs, txn, vn, block, in.size, &wb);
+			if (r == 0) {
+				memcpy(wb->data + o, src + done, n);
+				if (wb->len < o + n)
+					wb->len = o + n;
+			}
+		}
+		if (r < 0)
+			break;
+		done += n;
+		if (in.size < pos + n)
+			in.size = pos + n;
+	}
+	if (done == 0 || vfs->broken)
+		goto out;   /* r holds the error */
+	in.mtime = in.ctime = now;
+	r = vfs_inode_put(vfs, txn, ino, &in);
+	if (r < 0)
+		goto out;
+	r = enforce_dirty_limit(vfs, vn);
+	/* a failed write-back leaves the data buffered: report it, keep the count */
+	r = r < 0 && done == 0 ? r : (ssize_t)done;
+out:
+	if (r < 0 && done > 0 && !vfs->broken)
+		r = (ssize_t)done;   /* a short write: what went in stays in */
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+int vfs_flush(struct vfs *vfs, uint64_t ino)
+{
+	int r = 0;
+	pthread_mutex_lock(&vfs->lock);
+	struct vnode *vn = vnode_find(vfs, ino);
+	if (vn && vn->nwb && !vfs->rdonly)
+		r = data_flush_vnode(vfs, vn);
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+int vfs_fsync(struct vfs *vfs, uint64_t ino, bool datasync)
+{
+	int r = 0;
+	if (vfs->rdonly)
+		return 0;
+	pthread_mutex_lock(&vfs->lock);
+	struct vnode *vn = vnode_find(vfs, ino);
+	if (vn && vn->nwb)
+		r = data_flush_vnode(vfs, vn);
+	/* the batch holds this file's metadata and the names that reach it */
+	if (r == 0)
+		r = vfs_commit(vfs, false);
+	if (vfs->broken && r == 0)
+		r = -EIO;
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+/* ---- fallocate, lseek ---------------------------------------------------------------- */
+
+int vfs_fallocate(struct vfs *vfs, uint64_t ino, int mode, off_t off, off_t len)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	struct timespec now;
+	const int supported = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & ~supported)
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((uint64_t)off > MAX_FILE_SIZE - (uint64_t)len)
+		return -EFBIG;
+	uint64_t start = (uint64_t)off, end = (uint64_t)off + (uint64_t)len;
+	vfs_now(&now);
+	pthread_mutex_lock(&vfs->lock);
+	int r = vfs_write_txn(vfs, &txn);
+	if (r < 0)
+		goto out;
+	r = vfs_inode_get(vfs, txn, ino, &in);
+	if (r < 0)
+		goto out;
+	if (!S_ISREG(in.mode)) {
+		r = S_ISDIR(in.mode) ? -EISDIR : -ENODEV;
+		goto out;
+	}
+	struct vnode *vn = vnode_get(vfs, ino);
+	if (!vn) {
+		r = -ENOMEM;
+		goto out;
+	}
+	bool changed = false;
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		uint64_t zend = end < in.size ? end : in.size;
+		if (start < zend)
+			r = zero_range(vfs, txn, vn, &in, start, zend);
+		changed = true;
+	}
+	/*
+	 * Space is not reserved: a content-addressed store cannot set aside the
+	 * chunks of data not yet written.  Mode 0 and ZERO_RANGE set the size.
+	 */
+	if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > in.size) {
+		in.size = end;
+		changed = true;
+	}
+	if (r == 0 && changed) {
+		in.mtime = in.ctime = now;
+		r = vfs_inode_put(vfs, txn, ino, &in);
+	}
+	vnode_put_if_idle(vfs, vn);
+out:
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+struct seek_walk {
+	struct vnode *vn;
+	uint64_t next;      /* SEEK_HOLE: first block not yet known to hold data */
+	bool found;         /* SEEK_DATA: an extent was found */
+	uint64_t block;
+};
+
+static int first_extent(uint64_t block, const struct idx_extent *ext, void *arg)
+{
+	struct seek_walk *w = arg;
+	w->found = true;
+	w->block = block;
+	return 1;
+}
+
+static int hole_walk(uint64_t block, const struct idx_extent *ext, void *arg)
+{
+	struct seek_walk *w = arg;
+	while (w->next < block && wb_find(w->vn, w->next))
+		w->next++;
+	if (w->next < block)
+		return 1;   /* a gap: the hole */
+	w->next = block + 1;
+	return 0;
+}
+
+int vfs_lseek(struct vfs *vfs, uint64_t ino, off_t off, int whence, off_t *ret_off)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	uint64_t bs = vfs->block_size;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off < 0)
+		return -ENXIO;
+	pthread_mutex_lock(&vfs->lock);
+	int r = vfs_read_txn(vfs, &txn);
+	if (r < 0)
+		goto out;
+	r = vfs_inode_get(vfs, txn, ino, &in);
+	if (r < 0)
+		goto done;
+	if ((uint64_t)off >= in.size) {
+		r = -ENXIO;
+		goto done;
+	}
+	struct vnode *vn = vnode_find(vfs, ino);
+	uint64_t first = (uint64_t)off / bs, pos;
+	struct seek_walk w = { .vn = vn, .next = first };
+	if (whence == SEEK_DATA) {
+		r = idx_extent_foreach(txn, &vfs->view, ino, first, first_extent, &w);
+		if (r < 0)
+			goto done;
+		uint64_t data = w.found ? w.block : UINT64_MAX;
+		bool found;
+		size_t i = vn ? wb_search(vn, first, &found) : 0;
+		if (vn && i < vn->nwb && vn->wb[i].block < data)
+			data = vn->wb[i].block;
+		pos = data == UINT64_MAX ? in.size : data * bs;
+		if (pos < (uint64_t)off)
+			pos = (uint64_t)off;
+		if (pos >= in.size) {
+			r = -ENXIO;
+			goto done;
+		}
+	} else {
+		r = idx_extent_foreach(txn, &vfs->view, ino, first, hole_walk, &w);
+		if (r < 0)
+			goto done;
+		while (wb_find(vn, w.next))
+			w.next++;
+		pos = w.next * bs;
+		if (pos < (uint64_t)off)
+			pos = (uint64_t)off;
+		if (pos > in.size)
+			pos = in.size;
+	}
+	r = 0;
+	*ret_off = (off_t)pos;
+done:
+	vfs_read_done(vfs, txn);
+out:
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+/* ---- copy_file_range --------------------------------------------------------------------- */
+
+/*
+ * Shares whole blocks between files when both offsets sit on a block
+ * boundary: the destination gets the source's extent (one more chunk
+ * reference), no bytes move.  Returns the bytes so shared.
+ */
+static ssize_t share_blocks(struct vfs *vfs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+			    uint64_t off_out, uint64_t len)
+{
+	struct idx_txn *txn;
+	struct idx_inode src, dst;
+	struct timespec now;
+	uint64_t bs = vfs->block_size, nblocks = len / bs;
+	vfs_now(&now);
+	if (off_in % bs || off_out % bs || nblocks == 0)
+		return 0;
+	int r = vfs_write_txn(vfs, &txn);
+	if (r < 0)
+		return r;
+	/* the source's buffers must be in the index to be shared */
+	struct vnode *vin = vnode_find(vfs, ino_in);
+	if (vin && vin->nwb) {
+		r = data_flush_vnode(vfs, vin);
+		if (r < 0)
+			return r;
+	}
+	r = vfs_inode_get(vfs, txn, ino_in, &src);
+	if (r == 0)
+		r = vfs_inode_get(vfs, txn, ino_out, &dst);
+	if (r < 0)
+		return r;
+	/* only blocks the source holds in full, and never the source's own range */
+	if (off_in + nblocks * bs > src.size)
+		nblocks = (src.size - off_in) / bs;
+	if (nblocks == 0)
+		return 0;
+	struct vnode *vout = vnode_get(vfs, ino_out);
+	if (!vout)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < nblocks; i++) {
+		uint64_t bin = off_in / bs + i, bout = off_out / bs + i;
+		struct idx_extent ext, old;
+		wb_drop(vfs, vout, bout);
+		bool had = idx_extent_get(txn, &vfs->view, ino_out, bout, &old) == 0;
+		r = idx_extent_get(txn, &vfs->view, ino_in, bin, &ext);
+		if (r == -ENOENT) {
+			if (had) {
+				r = vfs_changed(vfs, idx_extent_del(txn, &vfs->view, ino_out, bout));
+				if (r == 0)
+					dst.blocks -= units512(old.length);
+			} else {
+				r = 0;
+			}
+		} else if (r == 0) {
+			if (ext.kind == IDX_EXTENT_INLINE || ext.length != bs) {
+				/* inline data belongs to a small file; store it as a chunk */
+				uint8_t *tmp = malloc(bs);
+				uint32_t got;
+				r = tmp ? block_load(vfs, txn, ino_in, bin, tmp, &got) : -ENOMEM;
+				if (r == 0) {
+					uint64_t keep = dst.size;
+					dst.size = dst.size > off_out + (i + 1) * bs ? dst.size
+										     : off_out + (i + 1) * bs;
+					r = store_block(vfs, txn, ino_out, &dst, bout, tmp, (uint32_t)bs);
+					dst.size = keep;
+				}
+				free(tmp);
+			} else {
+				r = vfs_changed(vfs, idx_extent_put(txn, &vfs->view, ino_out, bout, &ext));
+				if (r == 0)
+					dst.blocks = dst.blocks - (had ? units512(old.length) : 0) +
+						     units512(ext.length);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	uint64_t end = off_out + nblocks * bs;
+	if (dst.size < end)
+		dst.size = end;
+	dst.mtime = dst.ctime = now;
+	r = vfs_inode_put(vfs, txn, ino_out, &dst);
+	vnode_put_if_idle(vfs, vout);
+	return r < 0 ? r : (ssize_t)(nblocks * bs);
+}
+
+ssize_t vfs_copy_file_range(struct vfs *vfs, uint64_t ino_in, off_t off_in,
+			    uint64_t ino_out, off_t off_out, size_t len)
+{
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	if (ino_in == ino_out) {
+		uint64_t a = (uint64_t)off_in, b = (uint64_t)off_out;
+		if (a < b + len && b < a + len)
+			return -EINVAL;   /* overlapping ranges of one file */
+	}
+	pthread_mutex_lock(&vfs->lock);
+	ssize_t shared = share_blocks(vfs, ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len);
+	pthread_mutex_unlock(&vfs->lock);
+	if (shared < 0)
+		return shared;
+
+	/* the rest byte by byte, through a bounce buffer */
+	size_t done = (size_t)shared, bounce_size = 1u << 20;
+	uint8_t *bounce = done < len ? malloc(bounce_size) : NULL;
+	if (done < len && !bounce)
+		return done ? (ssize_t)done : -ENOMEM;
+	while (done < len) {
+		size_t n = len - done < bounce_size ? len - done : bounce_size;
+		ssize_t got = vfs_read(vfs, ino_in, bounce, n, off_in + (off_t)done, true);
+		if (got <= 0) {
+			if (got < 0 && done == 0) {
+				free(bounce);
+				return got;
+			}
+			break;
+		}
+		ssize_t put = vfs_write(vfs, ino_out, bounce, (size_t)got, off_out + (off_t)done);
+		if (put < 0) {
+			free(bounce);
+			return done ? (ssize_t)done : put;
+		}
+		done += (size_t)put;
+		if (put < got)
+			break;
+	}
+	free(bounce);
+	return (ssize_t)done;
+}

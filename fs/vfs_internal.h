@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vfs_internal.h — state shared by vfs.c (names, attributes, batching) and
+ * vfs_data.c (file data and write buffering).
+ *
+ * Invariants:
+ *  1. vfs->txn is the batch: the one write transaction that every change
+ *     joins.  It is touched only with vfs->lock held.  An operation makes
+ *     all its checks before its first change, so a change that fails can only
+ *     fail for an internal reason (I/O, corruption) — and that breaks the
+ *     batch: it is aborted and the volume turns read-only (vfs->broken).
+ *  2. Chunk files named by a batch are on disk (syncfs) before the batch
+ *     commits; chunks_unsynced tells whether any were written.
+ *  3. A block is either buffered (a wblock of its vnode) or as the index
+ *     says; a read looks at the buffer first.  Buffered blocks never lie past
+ *     the file's size.
+ *  4. Every extent lies below the file's size: truncation trims or drops
+ *     what it cuts, so bytes past EOF are never stored.
+ *  5. dirty_bytes counts buffered block memory; writers flush when it passes
+ *     opts.dirty_limit, so memory stays bounded by the limit plus one write.
+ *  6. LMDB's writer lock is a mutex owned by the thread that began the write
+ *     transaction, and only that thread can release it.  So one thread per
+ *     volume, the txn thread, begins, commits and aborts every batch; other
+ *     threads ask it (txn_call) while holding vfs->lock, which also keeps the
+ *     batch out of anyone else's hands meanwhile.
+ */
+#ifndef VOLFS_FS_VFS_INTERNAL_H
+#define VOLFS_FS_VFS_INTERNAL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "vfs.h"
+
+struct wblock {
+	uint64_t block;
+	uint32_t len;        /* bytes from the block's start that hold data */
+	uint8_t *data;       /* block_size bytes; zero past len */
+};
+
+/* An inode the kernel or an open file holds; the index has its attributes. */
+struct vnode {
+	uint64_t ino;
+	uint64_t nlookup;    /* kernel references: lookups minus forgets */
+	uint32_t nopen;      /* open files */
+	struct wblock *wb;   /* buffered blocks, sorted by block number */
+	size_t nwb, wbcap;
+	struct vnode *hnext;
+};
+
+struct vfs {
+	struct store *store;
+	struct idx_volume vol;
+	char name[2 * IDX_NAME_MAX + 2];   /* "NAME" or "NAME@SNAP", for messages */
+	uint32_t block_size;
+	bool rdonly;
+	struct vfs_options opts;
+
+	pthread_mutex_t lock;
+	/* --- protected by lock --- */
+	struct idx_view view;
+	struct idx_txn *txn;             /* the batch, or NULL */
+	struct timespec txn_begun;
+	uint64_t txn_changes;
+	bool chunks_unsynced;
+	bool broken;                     /* an internal error: read-only from now on */
+	uint64_t dirty_bytes;
+	struct timespec dirty_since;     /* when the oldest buffered data arrived */
+	struct vnode **htab;
+	size_t hsize, hcount;
+	bool stopping;
+	/* --- end of lock's fields --- */
+
+	pthread_cond_t wake;             /* the flusher's timer, with lock */
+	pthread_t flusher;
+	bool flusher_started;
+
+	/* the txn thread (invariant 6) and its one request at a time */
+	pthread_t txn_thread;
+	bool txn_thread_started;
+	pthread_mutex_t txn_mutex;
+	pthread_cond_t txn_cond;
+	int txn_request;                 /* enum txn_request, with txn_mutex */
+	struct idx_txn *txn_arg;         /* in: to commit/abort; out: begun */
+	int txn_result;
+};
+
+/* Most changes a batch collects before it commits. */
+#define VFS_BATCH_MAX_CHANGES 10000
+/* Shortest time a batch keeps LMDB's writer lock when others wait for it. */
+#define VFS_HANDOVER_MS 20
+
+/* ---- vfs.c, for vfs_data.c (all with vfs->lock held) ---------------- */
+
+/* The transaction to read with: the batch if open, else a new read txn. */
+int vfs_read_txn(struct vfs *vfs, struct idx_txn **ret_txn);
+/* Releases what vfs_read_txn() gave (the batch stays). */
+void vfs_read_done(struct vfs *vfs, struct idx_txn *txn);
+/* The batch, opened if needed; -EROFS for read-only volumes. */
+int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn);
+/* Ends a change of the batch: @r < 0 from a change breaks the volume. */
+int vfs_changed(struct vfs *vfs, int r);
+/* Commits the batch (syncing chunks first); with @flush_all, writes back all buffers first. */
+int vfs_commit(struct vfs *vfs, bool flush_all);
+
+struct vnode *vnode_find(struct vfs *vfs, uint64_t ino);
+struct vnode *vnode_get(struct vfs *vfs, uint64_t ino);     /* NULL: -ENOMEM */
+void vnode_put_if_idle(struct vfs *vfs, struct vnode *vn);  /* frees an unused vnode */
+
+void vfs_now(struct timespec *ts);
+/* Does an access at @now move atime, by relatime's rule (Linux's default)? */
+bool vfs_atime_due(const struct idx_inode *in, const struct timespec *now);
+void vfs_stat_of(const struct vfs *vfs, uint64_t ino, const struct idx_inode *in,
+		 struct stat *st);
+int vfs_inode_get(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *ret);
+int vfs_inode_put(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, const struct idx_inode *in);
+
+/* ---- vfs_data.c, for vfs.c (all with vfs->lock held) ----------------- */
+
+/* Sets the size of a regular file, dropping or trimming what lies past it. */
+int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
+		  uint64_t size);
+/* Deletes every extent of @ino (the inode is being freed); drops its buffers. */
+int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino);
+/* Writes back the buffered blocks of @vn into the batch. */
+int data_flush_vnode(struct vfs *vfs, struct vnode *vn);
+/* Writes back every buffered block. */
+int data_flush_all(struct vfs *vfs);
+/* Frees the buffers of @vn without writing them (the file is gone). */
+void data_drop_buffers(struct vfs *vfs, struct vnode *vn);
+
+#endif
