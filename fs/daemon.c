@@ -302,6 +302,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	char *argv[] = { arg0, arg1, opts, cfg->debug ? argd : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
 	se = fuse_session_new(&args, &volfs_fuse_ops, sizeof(volfs_fuse_ops), vfs);
+	fuse_opt_free_args(&args);
 	if (!se) {
 		status = startup_fail(su, "cannot start a FUSE session (is the fuse3 package installed?)");
 		goto out;

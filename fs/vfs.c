@@ -1738,8 +1738,7 @@ static int xattr_change(struct vfs *vfs, uint64_t ino, const char *name, const v
 	} else if (acl_access && acl_mode(value, size, &perms)) {
 		/* the ACL says no more than a mode: keep the mode, not the ACL (as ext4) */
 		in.mode = (in.mode & ~(mode_t)0777) | perms;
-		if (exists)
-			r = vfs_changed(vfs, idx_xattr_del(txn, &vfs->view, ino, name));
+		r = exists ? vfs_changed(vfs, idx_xattr_del(txn, &vfs->view, ino, name)) : 0;
 	} else {
 		if (acl_access)
 			in.mode = (in.mode & ~(mode_t)0777) | perms;   /* group bits show the mask */
