@@ -32,7 +32,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "fuse_ops.h"
+#include "snapshot.h"
 #include "store.h"
 #include "volume.h"
 
@@ -255,6 +257,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	struct store *store = NULL;
 	struct vfs *vfs = NULL;
 	struct fuse_session *se = NULL;
+	struct control *ctl = NULL;
 	int lock_fd = -1, status = 1, r;
 	bool snapshot = strchr(cfg->spec, '@') != NULL;
 	bool rdonly = cfg->vfs.rdonly || snapshot;
@@ -263,23 +266,38 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	if (r < 0)
 		return startup_fail(su, "%s", store_error(r, cfg->store_path, err, sizeof(err)));
 
-	/* a read-write mount holds the volume's lock for as long as it lives */
-	if (!rdonly) {
+	/*
+	 * A read-write mount holds the volume's lock for as long as it lives; a
+	 * mount of a snapshot holds the snapshot's lock shared, so that the
+	 * snapshot is not removed under it.
+	 */
+	char volname[IDX_NAME_MAX + 1], snapname[IDX_NAME_MAX + 1];
+	struct idx_volume vol;
+	if (snapshot) {
+		r = snapshot_parse(cfg->spec, volname, snapname);
+	} else {
+		r = strlen(cfg->spec) <= IDX_NAME_MAX ? 0 : -EINVAL;
+		if (r == 0)
+			strcpy(volname, cfg->spec);
+	}
+	if (r == 0) {
 		struct idx_txn *txn;
-		struct idx_volume vol;
 		r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
 		if (r == 0) {
-			r = idx_volume_get(txn, cfg->spec, &vol);
+			r = idx_volume_get(txn, volname, &vol);
 			idx_txn_abort(txn);
 		}
-		if (r == 0)
-			r = store_lock_volume(store, vol.id, &lock_fd);
-		if (r == -EBUSY) {
-			status = startup_fail(su, "volume '%s' is already mounted read-write "
-					      "(one read-write mount per volume; snapshots mount read-only "
-					      "any number of times)", cfg->spec);
-			goto out;
-		}
+	}
+	if (r == 0 && snapshot)
+		r = store_lock_snapshot(store, vol.id, snapname, true, &lock_fd);
+	else if (r == 0 && !rdonly)
+		r = store_lock_volume(store, vol.id, &lock_fd);
+	if (r == -EBUSY) {
+		status = startup_fail(su, snapshot ? "snapshot '%s' is being removed" :
+				      "volume '%s' is already mounted read-write "
+				      "(one read-write mount per volume; snapshots mount read-only "
+				      "any number of times)", cfg->spec);
+		goto out;
 	}
 	if (r == 0)
 		r = vfs_open(store, cfg->spec, &cfg->vfs, &vfs);
@@ -320,9 +338,15 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	if (r < 0)
 		syslog(LOG_WARNING, "volfs %s: cannot record the mount: %s", cfg->spec, strerror(-r));
 	r = vfs_start_flusher(vfs);
+	if (r == 0 && !rdonly) {
+		char path[PATH_MAX];
+		control_path(store->path, vol.id, path, sizeof(path));
+		r = control_start(vfs, path, &ctl);
+	}
 	if (r < 0) {
 		fuse_session_unmount(se);
-		status = startup_fail(su, "cannot start the flusher: %s", strerror(-r));
+		status = startup_fail(su, "cannot start the flusher or the control socket: %s",
+				      strerror(-r));
 		goto out_signals;
 	}
 	syslog(LOG_INFO, "volfs %s: mounted on %s%s", cfg->spec, cfg->mountpoint,
@@ -343,6 +367,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	control_stop(ctl);
 	/* the kernel has let go: write back and commit what is left */
 	if (vfs) {
 		r = vfs_close(vfs);
@@ -441,8 +466,13 @@ static bool is_volfs_mount(const char *dir)
 	return found;
 }
 
-/* The pid of the daemon serving @dir, from the store's run/mount-* records; 0 if unknown. */
-static pid_t find_daemon(const char *store_path, const char *dir)
+/*
+ * Looks through the store's run/mount-<pid> records (mount point, spec) of
+ * live daemons for one with mount point @dir or spec @spec (either may be
+ * NULL); returns its pid (0: none) and copies its mount point to @ret_dir.
+ */
+static pid_t find_daemon(const char *store_path, const char *dir, const char *spec,
+			 char *ret_dir, size_t len)
 {
 	char path[PATH_MAX];
 	pid_t found = 0;
@@ -451,7 +481,7 @@ static pid_t find_daemon(const char *store_path, const char *dir)
 	if (!d)
 		return 0;
 	for (struct dirent *e; !found && (e = readdir(d));) {
-		char rec[PATH_MAX + 2];
+		char mnt[PATH_MAX + 2], sp[2 * IDX_NAME_MAX + 4];
 		long pid;
 		if (sscanf(e->d_name, "mount-%ld", &pid) != 1)
 			continue;
@@ -459,15 +489,25 @@ static pid_t find_daemon(const char *store_path, const char *dir)
 		FILE *f = fopen(path, "re");
 		if (!f)
 			continue;
-		if (fgets(rec, sizeof(rec), f)) {
-			rec[strcspn(rec, "\n")] = 0;
-			if (!strcmp(rec, dir) && kill((pid_t)pid, 0) == 0)
+		if (fgets(mnt, sizeof(mnt), f) && fgets(sp, sizeof(sp), f)) {
+			mnt[strcspn(mnt, "\n")] = 0;
+			sp[strcspn(sp, "\n")] = 0;
+			if ((!dir || !strcmp(mnt, dir)) && (!spec || !strcmp(sp, spec)) &&
+			    kill((pid_t)pid, 0) == 0) {
 				found = (pid_t)pid;
+				if (ret_dir)
+					snprintf(ret_dir, len, "%s", mnt);
+			}
 		}
 		fclose(f);
 	}
 	closedir(d);
 	return found;
+}
+
+int daemon_find_mount(const char *store_path, const char *spec, char *ret_dir, size_t len)
+{
+	return find_daemon(store_path, NULL, spec, ret_dir, len) ? 0 : -ENOENT;
 }
 
 int daemon_unmount(const char *store_path, const char *dir, char *err, size_t errlen)
@@ -484,7 +524,7 @@ int daemon_unmount(const char *store_path, const char *dir, char *err, size_t er
 		snprintf(err, errlen, "%s is not a volfs mount", real);
 		return -EINVAL;
 	}
-	pid_t pid = find_daemon(store_path, real);
+	pid_t pid = find_daemon(store_path, real, NULL, NULL, 0);
 	int pidfd = pid ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (umount2(real, 0) < 0) {
 		int e = errno;

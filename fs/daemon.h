@@ -44,5 +44,7 @@ int daemon_main(const struct daemon_config *cfg);
  * -EINVAL: not a volfs mount; -EBUSY: in use.  @err gets the message.
  */
 int daemon_unmount(const char *store_path, const char *dir, char *err, size_t errlen);
+/* The mount point of a live daemon serving @spec in the store; -ENOENT if none. */
+int daemon_find_mount(const char *store_path, const char *spec, char *ret_dir, size_t len);
 
 #endif

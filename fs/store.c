@@ -308,16 +308,13 @@ void store_close(struct store *store)
 	free(store);
 }
 
-int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd)
+/* Takes the flock of run/@name without waiting; -EBUSY if held against us. */
+static int lock_file(struct store *store, const char *name, int how, int *ret_fd)
 {
-	char name[64];
-	int fd;
-
-	snprintf(name, sizeof(name), "run/vol-%" PRIu64 ".lock", volume_id);
-	fd = openat(store->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = openat(store->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(fd, how | LOCK_NB) < 0) {
 		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
 		close(fd);
@@ -325,4 +322,19 @@ int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd)
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "run/vol-%" PRIu64 ".lock", volume_id);
+	return lock_file(store, name, LOCK_EX, ret_fd);
+}
+
+int store_lock_snapshot(struct store *store, uint64_t volume_id, const char *snapshot,
+			bool shared, int *ret_fd)
+{
+	char name[64 + IDX_NAME_MAX];
+	snprintf(name, sizeof(name), "run/snap-%" PRIu64 "-%s.lock", volume_id, snapshot);
+	return lock_file(store, name, shared ? LOCK_SH : LOCK_EX, ret_fd);
 }

@@ -23,6 +23,7 @@
 #ifndef VOLFS_FS_STORE_H
 #define VOLFS_FS_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "chunk.h"
@@ -56,5 +57,12 @@ void store_close(struct store *store);     /* NULL is fine */
  * with the returned descriptor: close it, or let the process die, to free it.
  */
 int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd);
+/*
+ * The lock of snapshot @snapshot of volume @volume_id (run/snap-<id>-<name>.lock):
+ * held shared by every read-only mount of it, exclusively by whoever removes
+ * it (or rolls back past it).  -EBUSY if held against us.
+ */
+int store_lock_snapshot(struct store *store, uint64_t volume_id, const char *snapshot,
+			bool shared, int *ret_fd);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "acl.h"
 #include "chunk.h"
+#include "snapshot.h"
 #include "vfs_internal.h"
 #include "volume.h"
 
@@ -1570,6 +1571,32 @@ int vfs_readdir(struct vfs *vfs, struct vfs_dir *dir, off_t pos, bool plus,
 	}
 done:
 	vfs_read_done(vfs, txn);
+out:
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
+int vfs_snapshot(struct vfs *vfs, const char *name)
+{
+	struct idx_txn *txn;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&vfs->lock);
+	/* everything buffered goes into the batch, so into the snapshot */
+	int r = data_flush_all(vfs);
+	if (r == 0)
+		r = vfs_write_txn(vfs, &txn);
+	if (r < 0)
+		goto out;
+	r = snapshot_take(txn, vfs->name, name, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	if (r == -EEXIST || r == -ENOENT)
+		goto out;   /* refused before any change */
+	r = vfs_changed(vfs, r);
+	/* the tree moved on to a new generation: so does the writable view */
+	if (r == 0)
+		r = vfs_changed(vfs, idx_view_live(txn, vfs->vol.tree, &vfs->view));
+	if (r == 0)
+		r = vfs_commit(vfs, false);
 out:
 	pthread_mutex_unlock(&vfs->lock);
 	return r;

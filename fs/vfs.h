@@ -147,6 +147,15 @@ int vfs_fsyncdir(struct vfs *vfs, uint64_t ino);
 
 int vfs_statfs(struct vfs *vfs, struct statvfs *ret_st);
 
+/*
+ * Takes snapshot @name of the mounted volume at one point in time: writes
+ * back every buffered block into the batch, takes the snapshot in the same
+ * transaction and commits it durably.  Every write that reached the daemon
+ * before is in it; none after.  (The caller first makes the kernel write
+ * back its dirty pages: syncfs on the mount point.)
+ */
+int vfs_snapshot(struct vfs *vfs, const char *name);
+
 /* ---- extended attributes ------------------------------------------------------- */
 
 /* Return the value's size; with @size 0 only the size; -ERANGE if @size is too small. */

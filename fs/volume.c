@@ -19,6 +19,7 @@
  *     removed volume is deleted once its tree is gone.
  */
 #include "volume.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -345,6 +346,7 @@ static int collect_snapshot(const char *name, const struct idx_snapshot *snap, v
 }
 
 struct doom_arg {
+	struct store *store;
 	const char *name;
 	uint64_t volume_id;     /* the volume whose lock we hold */
 	uint64_t tree;          /* out */
@@ -364,6 +366,10 @@ static int doom_fn(struct idx_txn *txn, void *arg)
 		return r;
 	if (vol.id != a->volume_id)   /* removed and re-created meanwhile */
 		return -ESTALE;
+	/* clones read this tree's past: it stays while they exist */
+	r = snapshot_dependents(txn, vol.tree, 0, NULL, 0);
+	if (r != 0)
+		return r < 0 ? r : -ENOTEMPTY;
 
 	/*
 	 * The volume's snapshots read its tree at older generations: they go
@@ -371,6 +377,13 @@ static int doom_fn(struct idx_txn *txn, void *arg)
 	 * exist, removal must keep the versions they see.)
 	 */
 	r = idx_snapshot_foreach(txn, vol.id, collect_snapshot, &snaps);
+	/* a read-only mount of a snapshot holds its lock shared */
+	for (size_t i = 0; r >= 0 && i < snaps.n; i++) {
+		int fd;
+		r = store_lock_snapshot(a->store, vol.id, snaps.names[i], false, &fd);
+		if (r == 0)
+			close(fd);
+	}
 	for (size_t i = 0; r >= 0 && i < snaps.n; i++)
 		r = idx_snapshot_del(txn, vol.id, snaps.names[i]);
 	for (size_t i = 0; i < snaps.n; i++)
@@ -408,7 +421,7 @@ static int volume_lookup(struct store *store, const char *name, struct idx_volum
 
 int volume_remove(struct store *store, const char *name)
 {
-	struct doom_arg a = { .name = name };
+	struct doom_arg a = { .store = store, .name = name };
 	struct idx_volume vol;
 	int fd = -1, r;
 

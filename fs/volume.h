@@ -27,8 +27,9 @@ int volume_parse_size(const char *text, uint64_t *ret_size);
 int volume_create(struct store *store, const char *name, uint32_t block_size,
 		  struct idx_volume *ret_vol);
 /*
- * Removes volume @name and every record of its tree, then frees the chunks no
- * one else references.  -ENOENT, -EBUSY (mounted).
+ * Removes volume @name, its snapshots and every record of its tree, then
+ * frees the chunks no one else references.  -ENOENT, -EBUSY (mounted, or
+ * one of its snapshots is), -ENOTEMPTY (clones depend on it).
  */
 int volume_remove(struct store *store, const char *name);
 /*

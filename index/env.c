@@ -44,6 +44,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_CHUNKS] = DB_CHUNKS,
 	[DBI_DEADCHUNKS] = DB_DEADCHUNKS,
 	[DBI_ORPHANS] = DB_ORPHANS,
+	[DBI_CHANGES] = DB_CHANGES,
 };
 
 int idx_errno(int rc)

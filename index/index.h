@@ -350,6 +350,28 @@ int idx_orphan_foreach(struct idx_txn *txn, idx_orphan_fn fn, void *arg);
  * returns 0 when records remain (call again in a new transaction).
  */
 int idx_tree_reap(struct idx_txn *txn, uint64_t tree, size_t budget);
+/*
+ * Rollback: deletes every version of @tree newer than generation @gen (the
+ * change log names them), at most @budget per call; 1 when none is left.
+ * The caller then sets the tree's G to @gen + 1 and S to @gen.
+ */
+int idx_tree_rollback(struct idx_txn *txn, uint64_t tree, uint64_t gen, size_t budget);
+
+/*
+ * Deleting the snapshot at generation @gen of @tree: drops the versions no
+ * reader but @gen sees, given the next older snapshot @prev (0: none) and
+ * the next newer reader @next (the next snapshot, or the tree's G).  Cost:
+ * the versions written in (gen, next].  A dry run changes nothing; *ret (may
+ * be NULL) counts the versions and the bytes of chunks whose last reference
+ * they hold (for `snapshot list`).
+ */
+struct idx_drop {
+	uint64_t versions;
+	uint64_t bytes;
+};
+int idx_tree_drop_generation(struct idx_txn *txn, uint64_t tree, uint64_t prev, uint64_t gen,
+			     uint64_t next, bool dry_run, struct idx_drop *ret);
+
 /* Counts every record version (and orphan entry) of @tree. */
 int idx_tree_record_count(struct idx_txn *txn, uint64_t tree, uint64_t *ret_count);
 

@@ -25,8 +25,13 @@ enum dbi_index {
 	DBI_CHUNKS,
 	DBI_DEADCHUNKS,
 	DBI_ORPHANS,
+	DBI_CHANGES,
 	DBI_COUNT
 };
+
+/* The change log stores these numbers on disk (schema.h, invariant 4). */
+_Static_assert(DBI_INODES == 4 && DBI_DIRENTS == 5 && DBI_EXTENTS == 6 && DBI_XATTRS == 7,
+	       "versioned databases are numbered in the change log");
 
 struct idx_env {
 	MDB_env *mdb;

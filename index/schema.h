@@ -21,6 +21,7 @@
  *   chunks     16-byte chunk id                             -> disk_chunk
  *   deadchunks 16-byte chunk id                             -> (empty)
  *   orphans    be64 tree, be64 ino                          -> (empty)
+ *   changes    be64 tree, be64 gen, u8 db, logical key       -> be64 older gen (0: none)
  *
  * Versioned records (inodes, dirents, extents, xattrs):
  *  1. A key is  tree | logical key | ~gen.  The logical key of a database is
@@ -31,6 +32,13 @@
  *     key is deleted as of this generation).
  *  3. The version visible at generation r is the first one at or after the
  *     key  tree | logical | ~r  that has the same logical key.
+ *  4. The change log: whenever a tree with a snapshot (S > 0) gets a new
+ *     version (not one changed in place), `changes` records it under its
+ *     generation, with the generation of the version it hides (0 if none).
+ *     Deleting a snapshot and rollback read only the log of the generations
+ *     they concern, so their cost follows what changed, not the tree's size.
+ *     The db byte is the DBI number of the versioned database (schema order
+ *     below: inodes 4, dirents 5, extents 6, xattrs 7).
  */
 #ifndef VOLFS_INDEX_SCHEMA_H
 #define VOLFS_INDEX_SCHEMA_H
@@ -48,6 +56,7 @@
 #define DB_CHUNKS     "chunks"
 #define DB_DEADCHUNKS "deadchunks"
 #define DB_ORPHANS    "orphans"
+#define DB_CHANGES    "changes"
 
 #define META_FORMAT      "format"       /* be32 */
 #define META_SECRET      "secret"       /* IDX_SECRET_SIZE bytes */

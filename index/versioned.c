@@ -187,6 +187,46 @@ static void remember_old(struct old_value *old, const MDB_val *v)
 	memcpy(old->b, v->mv_data, old->len);
 }
 
+/* ---- the change log (schema.h, invariant 4) ------------------------- */
+
+/* tree | gen | db | logical key */
+static size_t change_key(uint8_t *k, uint64_t tree, uint64_t gen, enum dbi_index db,
+			 const struct lkey *lk)
+{
+	put_be64(k, tree);
+	put_be64(k + 8, gen);
+	k[16] = (uint8_t)db;
+	memcpy(k + 17, lk->b, lk->len);
+	return 17 + lk->len;
+}
+
+/*
+ * Records that a new version of @lk appeared at generation @gen of the
+ * writable tree, hiding the version of generation @older (0: none).  Only
+ * trees with a snapshot log: without one nothing is ever superseded.
+ */
+static int log_change(struct idx_txn *txn, enum dbi_index db, const struct idx_view *view,
+		      const struct lkey *lk, uint64_t gen, uint64_t older)
+{
+	uint8_t k[KEY_MAX], v[8];
+	if (view->snap_gen == 0)
+		return 0;
+	MDB_val key = { .mv_size = change_key(k, view->level[0].tree, gen, db, lk), .mv_data = k };
+	MDB_val val = { .mv_size = 8, .mv_data = v };
+	put_be64(v, older);
+	return idx_put(txn, DBI_CHANGES, &key, &val, 0);
+}
+
+/* Forgets the log entry of a version that is deleted outright. */
+static int unlog_change(struct idx_txn *txn, enum dbi_index db, uint64_t tree, uint64_t gen,
+			const struct lkey *lk)
+{
+	uint8_t k[KEY_MAX];
+	MDB_val key = { .mv_size = change_key(k, tree, gen, db, lk), .mv_data = k };
+	int r = idx_del(txn, DBI_CHANGES, &key);
+	return r == -ENOENT ? 0 : r;
+}
+
 static int vput(struct idx_txn *txn, enum dbi_index db, const struct idx_view *view,
 		const struct lkey *lk, const void *val, size_t len, struct old_value *old)
 {
@@ -202,6 +242,10 @@ static int vput(struct idx_txn *txn, enum dbi_index db, const struct idx_view *v
 	if (r == 1 && g > view->snap_gen) {
 		remember_old(old, &v);
 		gen = g;
+	} else {
+		r = log_change(txn, db, view, lk, gen, r == 1 ? g : 0);
+		if (r < 0)
+			return r;
 	}
 	return write_version(txn, db, view, lk, gen, VERSION_VALUE, val, len);
 }
@@ -224,14 +268,20 @@ static int vdel(struct idx_txn *txn, enum dbi_index db, const struct idx_view *v
 	if (r == 0) {
 		/* nothing here: hide what a parent tree shows, if anything */
 		r = view_lookup_from(txn, db, view, 1, lk, &below);
+		if (r == 0)
+			r = log_change(txn, db, view, lk, view->level[0].gen, 0);
 		if (r < 0)
 			return r;
 		return write_version(txn, db, view, lk, view->level[0].gen, VERSION_TOMBSTONE, NULL, 0);
 	}
 	if (is_tombstone(&v))
 		return -ENOENT;
-	if (g <= view->snap_gen)   /* a snapshot sees this version: keep it */
+	if (g <= view->snap_gen) {   /* a snapshot sees this version: keep it */
+		r = log_change(txn, db, view, lk, view->level[0].gen, g);
+		if (r < 0)
+			return r;
 		return write_version(txn, db, view, lk, view->level[0].gen, VERSION_TOMBSTONE, NULL, 0);
+	}
 
 	remember_old(old, &v);
 	/* Would anything show through if this version went?  An older version
@@ -259,7 +309,10 @@ static int vdel(struct idx_txn *txn, enum dbi_index db, const struct idx_view *v
 	struct vkey key;
 	vkey_make(&key, view->level[0].tree, lk, g);
 	k = (MDB_val){ .mv_size = key.len, .mv_data = key.b };
-	return idx_del(txn, db, &k);
+	r = idx_del(txn, db, &k);
+	if (r < 0)
+		return r;
+	return unlog_change(txn, db, view->level[0].tree, g, lk);
 }
 
 /* ---- iteration over a view, merging its levels ------------------------ */
@@ -918,7 +971,7 @@ static int reap_db(struct idx_txn *txn, enum dbi_index db, uint64_t tree, size_t
 
 /* The databases whose keys start with a tree id. */
 static const enum dbi_index tree_dbs[] = { DBI_EXTENTS, DBI_XATTRS, DBI_DIRENTS, DBI_INODES,
-					   DBI_ORPHANS };
+					   DBI_ORPHANS, DBI_CHANGES };
 #define TREE_DB_COUNT (sizeof(tree_dbs) / sizeof(tree_dbs[0]))
 
 int idx_tree_reap(struct idx_txn *txn, uint64_t tree, size_t budget)
@@ -944,6 +997,8 @@ int idx_tree_record_count(struct idx_txn *txn, uint64_t tree, uint64_t *ret_coun
 	put_be64(t, tree);
 	for (size_t i = 0; i < TREE_DB_COUNT; i++) {
 		MDB_cursor *cur;
+		if (tree_dbs[i] == DBI_CHANGES)
+			continue;   /* a log, not records */
 		int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, tree_dbs[i]), &cur));
 		if (r < 0)
 			return r;
@@ -959,4 +1014,169 @@ int idx_tree_record_count(struct idx_txn *txn, uint64_t tree, uint64_t *ret_coun
 	}
 	*ret_count = n;
 	return 0;
+}
+
+/* ---- snapshots: dropping what only one generation sees, rollback --------- */
+
+/*
+ * Deletes version (@tree, @lk, @gen) of @db if it exists, releasing the chunk
+ * reference of an extent.  With @acc, counts it (and, for a dry run, the
+ * bytes of chunks whose last reference it holds) instead of, or as well as,
+ * deleting it.
+ */
+static int drop_version(struct idx_txn *txn, enum dbi_index db, uint64_t tree,
+			const struct lkey *lk, uint64_t gen, bool dry_run, struct idx_drop *acc)
+{
+	struct vkey key;
+	vkey_make(&key, tree, lk, gen);
+	MDB_val k = { .mv_size = key.len, .mv_data = key.b }, v;
+	int rc = mdb_get(txn->mdb, idx_dbi(txn, db), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return idx_errno(rc);
+	int r = check_version(&v);
+	if (r < 0)
+		return r;
+	if (acc)
+		acc->versions++;
+	if (db == DBI_EXTENTS && !is_tombstone(&v)) {
+		struct old_value old = { 0 };
+		remember_old(&old, &v);
+		if (dry_run) {
+			struct idx_extent e;
+			struct idx_chunk c;
+			MDB_val ev = { .mv_size = v.mv_size - 1, .mv_data = (uint8_t *)v.mv_data + 1 };
+			if (extent_decode(&ev, &e) == 0 && e.kind == IDX_EXTENT_CHUNK &&
+			    idx_chunk_get(txn, &e.chunk, &c) == 0 && c.refs == 1 && acc)
+				acc->bytes += e.length;
+			return 0;
+		}
+		r = release_old_extent(txn, &old);
+		if (r < 0)
+			return r;
+	}
+	if (dry_run)
+		return 0;
+	return idx_del(txn, db, &k);
+}
+
+/* A change log entry, parsed. */
+struct change {
+	uint64_t gen;         /* of the new version */
+	uint64_t older;       /* of the version it hides, 0: none */
+	enum dbi_index db;
+	struct lkey lk;
+};
+
+static int change_parse(const MDB_val *k, const MDB_val *v, struct change *c)
+{
+	const uint8_t *b = k->mv_data;
+	if (k->mv_size < 17 || k->mv_size - 17 > sizeof(c->lk.b) || v->mv_size != 8)
+		return -EUCLEAN;
+	c->gen = get_be64(b + 8);
+	c->db = (enum dbi_index)b[16];
+	if (c->db < DBI_INODES || c->db > DBI_XATTRS)
+		return -EUCLEAN;
+	c->lk.len = k->mv_size - 17;
+	memcpy(c->lk.b, b + 17, c->lk.len);
+	c->older = get_be64(v->mv_data);
+	return 0;
+}
+
+int idx_tree_rollback(struct idx_txn *txn, uint64_t tree, uint64_t gen, size_t budget)
+{
+	MDB_cursor *cur;
+	uint8_t start[16];
+	if (txn->rdonly)
+		return -EROFS;
+	put_be64(start, tree);
+	put_be64(start + 8, gen + 1);
+	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_CHANGES), &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		MDB_val k = { .mv_size = 16, .mv_data = start }, v;
+		struct change c;
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && memcmp(k.mv_data, start, 8) != 0)) {
+			r = 1;   /* nothing newer than @gen is left */
+			break;
+		}
+		if (rc) {
+			r = idx_errno(rc);
+			break;
+		}
+		if (budget-- == 0) {
+			r = 0;
+			break;
+		}
+		r = change_parse(&k, &v, &c);
+		if (r == 0)
+			r = drop_version(txn, c.db, tree, &c.lk, c.gen, false, NULL);
+		if (r == 0)
+			r = idx_cursor_del(txn, cur);
+		if (r < 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int idx_tree_drop_generation(struct idx_txn *txn, uint64_t tree, uint64_t prev, uint64_t gen,
+			     uint64_t next, bool dry_run, struct idx_drop *ret)
+{
+	MDB_cursor *cur;
+	uint8_t start[16];
+	struct idx_drop acc = { 0 };
+	if (!dry_run && txn->rdonly)
+		return -EROFS;
+	if (!(prev < gen && gen < next))
+		return -EINVAL;
+	put_be64(start, tree);
+	put_be64(start + 8, gen + 1);
+	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_CHANGES), &cur));
+	if (r < 0)
+		return r;
+	MDB_val k = { .mv_size = 16, .mv_data = start }, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	/*
+	 * A version of generation g in (prev, gen] that a version of generation
+	 * in (gen, next] hides is seen by no reader but snapshot @gen: the next
+	 * older reader (prev) sees an older one, the next newer (next) the newer.
+	 */
+	while (rc == 0 && memcmp(k.mv_data, start, 8) == 0) {
+		struct change c;
+		r = change_parse(&k, &v, &c);
+		if (r < 0 || c.gen > next)
+			break;
+		if (c.older > prev && c.older <= gen) {
+			r = drop_version(txn, c.db, tree, &c.lk, c.older, dry_run, &acc);
+			if (r == 0 && !dry_run) {
+				/* the new version now hides the one before, if any */
+				MDB_val ov;
+				uint64_t og = 0;
+				uint8_t nv[8];
+				r = level_lookup(txn, c.db, tree, c.older - 1, &c.lk, &ov, &og);
+				if (r >= 0) {
+					put_be64(nv, r == 1 ? og : 0);
+					MDB_val val = { .mv_size = 8, .mv_data = nv };
+					r = idx_cursor_put(txn, cur, &k, &val, MDB_CURRENT);
+				}
+				/* the dropped version's own entry is history now */
+				if (r >= 0)
+					r = unlog_change(txn, c.db, tree, c.older, &c.lk);
+			}
+			if (r < 0)
+				break;
+		}
+		r = 0;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (r == 0 && rc && rc != MDB_NOTFOUND)
+		r = idx_errno(rc);
+	mdb_cursor_close(cur);
+	if (r == 0 && ret)
+		*ret = acc;
+	return r;
 }

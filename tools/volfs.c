@@ -11,6 +11,7 @@
  * says otherwise), 2 usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -24,7 +25,9 @@
 
 #include "index.h"
 #include "store.h"
+#include "control.h"
 #include "daemon.h"
+#include "snapshot.h"
 #include "volume.h"
 
 #ifndef VOLFS_VERSION
@@ -590,14 +593,276 @@ static int cmd_rm(const struct cmd *cmd, int argc, char **argv)
 	if ((r = open_store(0, &store)) != EXIT_OK)
 		return r;
 	r = volume_remove(store, name);
+	if (r == -ENOTEMPTY) {
+		char names[512] = "";
+		struct idx_txn *txn;
+		struct idx_volume v;
+		if (idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn) == 0) {
+			if (idx_volume_get(txn, name, &v) == 0)
+				snapshot_dependents(txn, v.tree, 0, names, sizeof(names));
+			idx_txn_abort(txn);
+		}
+		store_close(store);
+		return fail(cmd->name, "clones depend on volume '%s': %s (remove them first)", name,
+			    names);
+	}
 	store_close(store);
 	if (r == -ENOENT)
 		return fail(cmd->name, "no volume named '%s'", name);
 	if (r == -EBUSY)
-		return fail(cmd->name, "volume '%s' is mounted", name);
+		return fail(cmd->name, "volume '%s' or one of its snapshots is mounted", name);
 	if (r < 0)
 		return fail(cmd->name, "volume '%s': %s", name, strerror(-r));
 	puts(name);
+	return EXIT_OK;
+}
+
+/* ---- snapshots, clones, rollback ---------------------------------------- */
+
+/* "VOL@SNAP" into its names, or a usage-level complaint. */
+static int parse_snapshot(const struct cmd *cmd, const char *spec, char *vol, char *snap)
+{
+	if (snapshot_parse(spec, vol, snap) == 0)
+		return CONTINUE;
+	if (!strchr(spec, '@'))
+		return fail(cmd->name, "'%s': give VOLUME@SNAPSHOT", spec);
+	return fail(cmd->name, "invalid snapshot '%s': both names need 1-128 of A-Z a-z 0-9 _ . - "
+		    "starting with a letter or digit", spec);
+}
+
+/* Asks the daemon of mounted volume @vol to take snapshot @snap. */
+static int snapshot_via_daemon(struct store *store, const char *vol, const char *snap,
+			       char *msg, size_t msglen)
+{
+	char dir[PATH_MAX], path[PATH_MAX], request[IDX_NAME_MAX + 16];
+	struct idx_volume v;
+	struct idx_txn *txn;
+	int r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
+	if (r == 0) {
+		r = idx_volume_get(txn, vol, &v);
+		idx_txn_abort(txn);
+	}
+	if (r < 0)
+		return r;
+	/* what write(2) has put in the kernel's page cache goes to the daemon first */
+	if (daemon_find_mount(store->path, vol, dir, sizeof(dir)) == 0) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			syncfs(fd);
+			close(fd);
+		}
+	}
+	control_path(store->path, v.id, path, sizeof(path));
+	snprintf(request, sizeof(request), "snapshot %s", snap);
+	return control_call(path, request, msg, msglen);
+}
+
+static int snapshot_create_cmd(const struct cmd *cmd, struct store *store, const char *spec)
+{
+	char vol[IDX_NAME_MAX + 1], snap[IDX_NAME_MAX + 1], msg[256] = "";
+	int r = parse_snapshot(cmd, spec, vol, snap);
+	if (r != CONTINUE)
+		return r;
+	r = snapshot_create(store, vol, snap);
+	if (r == -EBUSY)   /* mounted: its daemon takes it, buffered data and all */
+		r = snapshot_via_daemon(store, vol, snap, msg, sizeof(msg));
+	if (r == -ENOENT)
+		return fail(cmd->name, "no volume named '%s'", vol);
+	if (r == -EEXIST)
+		return fail(cmd->name, "snapshot '%s' exists already", spec);
+	if (r < 0)
+		return fail(cmd->name, "%s: %s", spec, msg[0] ? msg : strerror(-r));
+	puts(spec);
+	return EXIT_OK;
+}
+
+static int snapshot_remove_cmd(const struct cmd *cmd, struct store *store, const char *spec)
+{
+	char vol[IDX_NAME_MAX + 1], snap[IDX_NAME_MAX + 1], names[512] = "";
+	int r = parse_snapshot(cmd, spec, vol, snap);
+	if (r != CONTINUE)
+		return r;
+	r = snapshot_remove(store, vol, snap);
+	if (r == -ENOTEMPTY) {
+		struct idx_txn *txn;
+		struct idx_volume v;
+		struct idx_snapshot sn;
+		if (idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn) == 0) {
+			if (idx_volume_get(txn, vol, &v) == 0 &&
+			    idx_snapshot_get(txn, v.id, snap, &sn) == 0)
+				snapshot_dependents(txn, sn.tree, sn.gen, names, sizeof(names));
+			idx_txn_abort(txn);
+		}
+		return fail(cmd->name, "clones depend on '%s': %s (remove them first)", spec, names);
+	}
+	if (r == -ENOENT)
+		return fail(cmd->name, "no snapshot '%s'", spec);
+	if (r == -EBUSY)
+		return fail(cmd->name, "snapshot '%s' is mounted", spec);
+	if (r < 0)
+		return fail(cmd->name, "%s: %s", spec, strerror(-r));
+	puts(spec);
+	return EXIT_OK;
+}
+
+struct snapshot_rows {
+	struct json_object *array;   /* --json */
+	bool header;
+};
+
+static int print_snapshot(const struct snapshot_info *info, void *arg)
+{
+	struct snapshot_rows *rows = arg;
+	char created[32], size[16], spec[2 * IDX_NAME_MAX + 2];
+	format_time(info->snap.created_ns, created);
+	snprintf(spec, sizeof(spec), "%s@%s", info->volume, info->name);
+	if (rows->array) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(spec));
+		json_object_object_add(o, "created", json_object_new_string(created));
+		json_object_object_add(o, "generation", json_object_new_uint64(info->snap.gen));
+		json_object_object_add(o, "unique_bytes", json_object_new_uint64(info->unique_bytes));
+		json_object_array_add(rows->array, o);
+		return 0;
+	}
+	if (!rows->header) {
+		printf("%-40s %-22s %8s\n", "NAME", "CREATED", "UNIQUE");
+		rows->header = true;
+	}
+	format_size(info->unique_bytes, size);
+	printf("%-40s %-22s %8s\n", spec, created, size);
+	return 0;
+}
+
+static int cmd_snapshot(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS, { "json", no_argument, NULL, OPT_JSON }, { 0 }
+	};
+	struct snapshot_rows rows = { 0 };
+	struct store *store = NULL;
+	bool json = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == OPT_JSON)
+			json = true;
+		else if ((r = common_option(cmd, c, argv)) != CONTINUE)
+			return r;
+	}
+	if (optind >= argc)
+		return usage_error(cmd, "missing action: create, list or rm");
+	const char *action = argv[optind++];
+	bool list = !strcmp(action, "list");
+	if (!list && strcmp(action, "create") && strcmp(action, "rm"))
+		return usage_error(cmd, "unknown action '%s': create, list or rm", action);
+	if (list ? argc - optind > 1 : argc - optind != 1)
+		return usage_error(cmd, list ? "unexpected argument '%s'" : "%s needs VOLUME@SNAPSHOT",
+				   list ? argv[optind + 1] : action);
+	if ((r = open_store(list ? STORE_RDONLY : 0, &store)) != EXIT_OK)
+		return r;
+	if (!strcmp(action, "create")) {
+		r = snapshot_create_cmd(cmd, store, argv[optind]);
+	} else if (!strcmp(action, "rm")) {
+		r = snapshot_remove_cmd(cmd, store, argv[optind]);
+	} else {
+		const char *vol = optind < argc ? argv[optind] : NULL;
+		struct idx_txn *txn;
+		if (json)
+			rows.array = json_object_new_array();
+		r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
+		if (r == 0) {
+			r = snapshot_list(txn, vol, print_snapshot, &rows);
+			idx_txn_abort(txn);
+		}
+		if (r == -ENOENT)
+			r = fail(cmd->name, "no volume named '%s'", vol);
+		else if (r < 0)
+			r = fail(cmd->name, "listing: %s", strerror(-r));
+		else if (json)
+			print_json(rows.array);
+		if (rows.array)
+			json_object_put(rows.array);
+	}
+	store_close(store);
+	return r;
+}
+
+static int cmd_clone(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	char vol[IDX_NAME_MAX + 1], snap[IDX_NAME_MAX + 1];
+	struct store *store = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1)
+		if ((r = common_option(cmd, c, argv)) != CONTINUE)
+			return r;
+	if ((r = expect_args(cmd, argc, argv, 2, "VOLUME@SNAPSHOT and the new volume's name")) != CONTINUE)
+		return r;
+	if ((r = parse_snapshot(cmd, argv[optind], vol, snap)) != CONTINUE)
+		return r;
+	const char *newvol = argv[optind + 1];
+	if (!volume_name_valid(newvol))
+		return fail(cmd->name, "invalid volume name '%s': %s", newvol, name_rule);
+	if ((r = open_store(0, &store)) != EXIT_OK)
+		return r;
+	r = snapshot_clone(store, vol, snap, newvol);
+	store_close(store);
+	if (r == -ENOENT)
+		return fail(cmd->name, "no snapshot '%s'", argv[optind]);
+	if (r == -EEXIST)
+		return fail(cmd->name, "volume '%s' exists already", newvol);
+	if (r == -ELOOP)
+		return fail(cmd->name, "'%s' is a clone %d levels deep: no deeper", argv[optind],
+			    IDX_VIEW_DEPTH);
+	if (r < 0)
+		return fail(cmd->name, "%s: %s", argv[optind], strerror(-r));
+	puts(newvol);
+	return EXIT_OK;
+}
+
+static int cmd_rollback(const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	char vol[IDX_NAME_MAX + 1], snap[IDX_NAME_MAX + 1], names[512] = "";
+	struct store *store = NULL;
+	bool destroy = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":hr", longopts, NULL)) != -1) {
+		if (c == 'r')
+			destroy = true;
+		else if ((r = common_option(cmd, c, argv)) != CONTINUE)
+			return r;
+	}
+	if ((r = expect_args(cmd, argc, argv, 1, "VOLUME@SNAPSHOT")) != CONTINUE)
+		return r;
+	if ((r = parse_snapshot(cmd, argv[optind], vol, snap)) != CONTINUE)
+		return r;
+	if ((r = open_store(0, &store)) != EXIT_OK)
+		return r;
+	r = snapshot_rollback(store, vol, snap, destroy);
+	if (r == -ENOTEMPTY) {
+		struct idx_txn *txn;
+		if (idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn) == 0) {
+			snapshot_newer(txn, vol, snap, names, sizeof(names));
+			idx_txn_abort(txn);
+		}
+	}
+	store_close(store);
+	if (r == -ENOTEMPTY && !destroy)
+		return fail(cmd->name, "newer snapshots exist: %s (use -r to destroy them)", names);
+	if (r == -ENOTEMPTY)
+		return fail(cmd->name, "clones depend on the newer snapshots %s", names);
+	if (r == -EBUSY)
+		return fail(cmd->name, "volume '%s' is mounted: unmount it first (the kernel and open "
+			    "files hold its present state)", vol);
+	if (r == -ENOENT)
+		return fail(cmd->name, "no snapshot '%s'", argv[optind]);
+	if (r < 0)
+		return fail(cmd->name, "%s: %s", argv[optind], strerror(-r));
+	puts(argv[optind]);
 	return EXIT_OK;
 }
 
@@ -671,6 +936,19 @@ static const struct cmd commands[] = {
 	{ "rm", cmd_rm, "NAME", "Remove a volume and free its chunks",
 	  "Remove volume NAME and free the chunks no other volume uses;\n"
 	  "refused while the volume is mounted", NULL },
+	{ "snapshot", cmd_snapshot, "create|list|rm [VOLUME[@SNAPSHOT]]", "Take, list or remove snapshots",
+	  "Take a snapshot (create VOLUME@SNAPSHOT: O(1), of a mounted volume too, with\n"
+	  "its buffered data), list them (list [VOLUME]: name, creation time, and the\n"
+	  "space only the snapshot holds), or remove one (rm VOLUME@SNAPSHOT: gives that\n"
+	  "space back; refused while it is mounted or clones depend on it)",
+	  "      --json            list: print a JSON array\n" },
+	{ "clone", cmd_clone, "VOLUME@SNAPSHOT NEWVOLUME", "Make a writable volume from a snapshot",
+	  "Make NEWVOLUME, a writable volume that starts as VOLUME@SNAPSHOT and shares\n"
+	  "all its data until written (O(1))", NULL },
+	{ "rollback", cmd_rollback, "[-r] VOLUME@SNAPSHOT", "Return a volume to a snapshot",
+	  "Make VOLUME what it was at SNAPSHOT, discarding later changes; refused while\n"
+	  "the volume is mounted, and while newer snapshots exist unless -r",
+	  "  -r                    destroy the newer snapshots\n" },
 	{ "mount", cmd_mount, "[-f] [-o OPTIONS] NAME[@SNAPSHOT] DIR", "Mount a volume or a snapshot",
 	  "Mount volume NAME (read-write, one mount at a time) or snapshot\n"
 	  "NAME@SNAPSHOT (read-only, any number of times) on directory DIR, and\n"
