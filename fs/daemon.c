@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -188,10 +189,27 @@ static int wait_for_child(pid_t pid, int fd)
 
 /* ---- checks ---------------------------------------------------------------- */
 
+static bool is_volfs_mount(const char *dir);
+
 static int check_mountpoint(const char *dir, char *err, size_t errlen)
 {
 	struct statx stx;
-	if (statx(AT_FDCWD, dir, 0, STATX_TYPE, &stx) < 0) {
+	struct statfs sfs;
+	int r = statx(AT_FDCWD, dir, 0, STATX_TYPE, &stx);
+	bool root = r == 0 && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+		    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+	if (((r < 0 && errno == ENOTCONN) || (root && statfs(dir, &sfs) < 0 && errno == ENOTCONN)) &&
+	    dir[0] == '/' && is_volfs_mount(dir)) {
+		/*
+		 * The daemon of a volfs mount here died (killed): its lock went with
+		 * it, so detach what is left of the mount and mount again at once.
+		 */
+		if (umount2(dir, MNT_DETACH) == 0)
+			r = statx(AT_FDCWD, dir, 0, STATX_TYPE, &stx);
+		else
+			r = -1, errno = ENOTCONN;
+	}
+	if (r < 0) {
 		int e = errno;
 		if (e == ENOENT)
 			snprintf(err, errlen, "mount point %s does not exist", dir);
