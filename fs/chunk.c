@@ -10,7 +10,8 @@
  *     link(2) never replaces a name: EEXIST means "already stored", and the
  *     published file is left as it is.  Nothing here opens a published file
  *     for writing.
- *  3. chunk_put() is given non-zero blocks; callers check chunk_is_zero().
+ *  3. chunk_put() refuses a block of zeros (-EINVAL).  For real data the
+ *     check stops at the first non-zero byte, so it costs next to nothing.
  *  4. chunk_put() runs inside a write transaction and ends by checking that
  *     the file exists.  LMDB lets one write transaction at a time run in all
  *     processes of the store, and gc removes files only inside one, so a
@@ -23,6 +24,10 @@
  * when chunk_write() returns, a crash keeps the name and the bytes, and the
  * caller may commit a record naming the chunk.  Without CHUNK_SYNC the
  * caller must make the files durable (syncfs) before such a commit.
+ * One window is left to the file system: a writer that finds a fan-out
+ * directory another writer has just made, before that one synced its
+ * parent, relies on its own fsync committing the mkdir too, as the journals
+ * of ext4 and xfs do.
  * A crash at any point leaves at most a named temp file (removed with
  * CHUNK_STORE_CLEAN_TMP) or a chunk file no record names (removed by fsck).
  */
@@ -122,7 +127,7 @@ void chunk_relpath(const struct idx_chunk_id *id, char out[CHUNK_RELPATH_SIZE])
 	char hex[CHUNK_HEX_SIZE];
 
 	chunk_id_to_hex(id, hex);
-	snprintf(out, CHUNK_RELPATH_SIZE, "chunks/%.2s/%.2s/%s", hex, hex + 2, hex);
+	snprintf(out, CHUNK_RELPATH_SIZE, "chunks/%.2s/%s", hex, hex);
 }
 
 /* ---- small I/O helpers ------------------------------------------------ */
@@ -188,9 +193,12 @@ static int fsync_dir(int dirfd, const char *path)
 	return r;
 }
 
-/* "chunks/ab/cd/<hex>" -> "chunks/ab/cd" (len 12) and "chunks/ab" (len 9). */
-#define FANOUT_LEAF_LEN 12
-#define FANOUT_MID_LEN 9
+/*
+ * "chunks/ab/<hex>" -> "chunks/ab" (len 9).  One level of 256 directories,
+ * as git's objects: two levels gave a small store nearly one 4 KiB
+ * directory per chunk (docs/bench.md).
+ */
+#define FANOUT_LEAF_LEN 9
 
 static int make_dir(int dirfd, const char *relpath, size_t len, unsigned flags)
 {
@@ -198,14 +206,10 @@ static int make_dir(int dirfd, const char *relpath, size_t len, unsigned flags)
 
 	memcpy(dir, relpath, len);
 	dir[len] = '\0';
-	if (mkdirat(dirfd, dir, CHUNK_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
+	if (mkdirat(dirfd, dir, CHUNK_DIR_MODE) < 0)
+		return errno == EEXIST ? 0 : -errno;
 	if (!(flags & CHUNK_SYNC))
 		return 0;
-	/*
-	 * Also on EEXIST: the process that made the directory may not have
-	 * synced its parent yet, and our chunk must not depend on it.
-	 */
 	memcpy(parent, relpath, len);
 	parent[len - 3] = '\0';
 	return fsync_dir(dirfd, parent);
@@ -213,9 +217,7 @@ static int make_dir(int dirfd, const char *relpath, size_t len, unsigned flags)
 
 static int make_fanout(int dirfd, const char *relpath, unsigned flags)
 {
-	int r = make_dir(dirfd, relpath, FANOUT_MID_LEN, flags);
-
-	return r < 0 ? r : make_dir(dirfd, relpath, FANOUT_LEAF_LEN, flags);
+	return make_dir(dirfd, relpath, FANOUT_LEAF_LEN, flags);
 }
 
 /*
@@ -287,16 +289,14 @@ static int compare_file(int fd, const void *data, size_t len)
 	size_t done = 0;
 
 	for (;;) {
-		size_t want = sizeof(buf);
-		ssize_t n;
+		ssize_t n = read_full(fd, buf, sizeof(buf));
 
-		n = read_full(fd, buf, want);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n > len - done || memcmp(buf, p + done, (size_t)n) != 0)
 			return -EIO;
 		done += (size_t)n;
-		if ((size_t)n < want)
+		if ((size_t)n < sizeof(buf))   /* end of file */
 			return done == len ? 0 : -EIO;
 	}
 }
@@ -576,7 +576,7 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
 	bool need_write = true;
 	int r;
 
-	if (len == 0 || len > UINT32_MAX)
+	if (len == 0 || len > UINT32_MAX || chunk_is_zero(data, len))
 		return -EINVAL;
 	if (idx_txn_is_rdonly(txn))
 		return -EROFS;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chunk.h — the content-addressed chunk store: STORE/chunks/ab/cd/<32 hex>.
+ * chunk.h — the content-addressed chunk store: STORE/chunks/ab/<32 hex>.
  *
  * Invariants (docs/invariants.md has the numbered list fsck checks):
  *  1. A chunk file's name is the keyed XXH3-128 of its bytes (the key is the
  *     store's secret), written as 32 lowercase hex digits of the canonical
- *     (big-endian) hash; it lives in chunks/<hex[0..1]>/<hex[2..3]>/.
+ *     (big-endian) hash; it lives in chunks/<hex[0..1]>/.
  *  2. A chunk file is complete when it has its name: it is written under
  *     tmp/ and published by link(2); it is never modified afterwards.
  *  3. A block of all zeros is never a chunk (it is a hole).
@@ -29,7 +29,7 @@
 struct chunk_store;
 
 #define CHUNK_HEX_SIZE 33                    /* 32 hex digits and a NUL     */
-#define CHUNK_RELPATH_SIZE (7 + 6 + 33)      /* "chunks/ab/cd/" + hex + NUL */
+#define CHUNK_RELPATH_SIZE (7 + 3 + 33)      /* "chunks/ab/" + hex + NUL */
 
 enum chunk_flags {
 	CHUNK_SYNC   = 1 << 0,   /* fsync the file and its directory before returning    */
@@ -51,7 +51,7 @@ void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,
 bool chunk_is_zero(const void *data, size_t len);
 void chunk_id_to_hex(const struct idx_chunk_id *id, char out[CHUNK_HEX_SIZE]);
 int chunk_id_from_hex(const char *hex, struct idx_chunk_id *ret_id);   /* -EINVAL */
-/* "chunks/ab/cd/abcd…", relative to the store directory. */
+/* "chunks/ab/abcd…", relative to the store directory. */
 void chunk_relpath(const struct idx_chunk_id *id, char out[CHUNK_RELPATH_SIZE]);
 
 /*

@@ -6,7 +6,7 @@
  *   STORE/            mode 0700
  *     index/          LMDB environment (data.mdb, lock.mdb), and wait.lock
  *                     (writers waiting for LMDB's lock hold it shared)
- *     chunks/ab/cd/…  chunk files
+ *     chunks/ab/…     chunk files
  *     tmp/            chunks being written
  *     run/            vol-<id>.lock: held (flock) by whoever mounts or
  *                     removes the volume
