@@ -192,13 +192,13 @@ int vfs_changed(struct vfs *vfs, int r)
 int vfs_commit(struct vfs *vfs, bool flush_all)
 {
 	int r;
-	if (flush_all) {
-		r = data_flush_all(vfs);
-		if (r < 0)
-			return r;
-	}
+	/*
+	 * A block that cannot be written back (ENOSPC) stays buffered and the
+	 * error is reported; the rest of the batch is committed all the same.
+	 */
+	int flush_error = flush_all ? data_flush_all(vfs) : 0;
 	if (!vfs->txn)
-		return 0;
+		return flush_error;
 	/* invariant 2: the chunks first, then the records that name them */
 	if (vfs->chunks_unsynced) {
 		if (syncfs(vfs->store->dirfd) < 0)
@@ -214,7 +214,7 @@ int vfs_commit(struct vfs *vfs, bool flush_all)
 		vfs->broken = true;
 		return r == -ENOSPC ? r : -EIO;
 	}
-	return 0;
+	return flush_error;
 }
 
 /*
@@ -517,8 +517,13 @@ static void maybe_free(struct vfs *vfs, struct vnode *vn)
 	struct idx_inode in;
 	if (vn->nlookup || vn->nopen)
 		return;
-	if (!vfs->rdonly && !vfs->broken && vfs_write_txn(vfs, &txn) == 0 &&
-	    vfs_inode_get(vfs, txn, vn->ino, &in) == 0 && in.nlink == 0) {
+	/* most forgotten inodes still have names: look before taking the batch */
+	bool unlinked = false;
+	if (!vfs->rdonly && !vfs->broken && vfs_read_txn(vfs, &txn) == 0) {
+		unlinked = vfs_inode_get(vfs, txn, vn->ino, &in) == 0 && in.nlink == 0;
+		vfs_read_done(vfs, txn);
+	}
+	if (unlinked && vfs_write_txn(vfs, &txn) == 0) {
 		data_drop_buffers(vfs, vn);
 		int r = inode_free(vfs, txn, vn->ino);
 		if (r < 0)
@@ -700,6 +705,9 @@ int vfs_close(struct vfs *vfs)
 	}
 	if (vfs->txn)
 		txn_call(vfs, TXN_ABORT, &vfs->txn);
+	if (vfs->dirty_bytes)
+		syslog(LOG_ERR, "volfs %s: %llu bytes of buffered writes could not be written "
+		       "back and are lost", vfs->name, (unsigned long long)vfs->dirty_bytes);
 	for (size_t i = 0; vfs->htab && i < vfs->hsize; i++) {
 		struct vnode *vn = vfs->htab[i];
 		while (vn) {
@@ -855,11 +863,6 @@ static int make_node(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, c
 		keep_access = acl_inherit(def, deflen, access, &perms);
 	else
 		perms &= ~ctx->umask;
-	struct vnode *vn = vnode_get(vfs, 0);   /* reserve memory before changing anything */
-	if (!vn)
-		return -ENOMEM;
-	vnode_put_if_idle(vfs, vn);
-
 	/* the checks are done: from here on a failure breaks the batch */
 	r = vfs_changed(vfs, idx_ino_alloc(txn, &vfs->view, &ino));
 	if (r < 0)
@@ -911,7 +914,7 @@ static int make_node(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, c
 	r = vfs_inode_put(vfs, txn, dir, &din);
 	if (r < 0)
 		return r;
-	vn = vnode_get(vfs, ino);
+	struct vnode *vn = vnode_get(vfs, ino);
 	if (!vn)
 		return -ENOMEM;
 	vn->nlookup++;

@@ -556,6 +556,16 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 		r = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * Invariant 5: past the dirty limit, write back before taking more.  If
+	 * that fails (ENOSPC), this write is refused: buffered data that cannot
+	 * be written must not grow without bound.
+	 */
+	if (vfs->dirty_bytes > vfs->opts.dirty_limit) {
+		r = enforce_dirty_limit(vfs, vn);
+		if (r < 0)
+			goto out;
+	}
 	uint64_t newsize = (uint64_t)off + size > in.size ? (uint64_t)off + size : in.size;
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, block = pos / bs;
@@ -589,9 +599,10 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	r = vfs_inode_put(vfs, txn, ino, &in);
 	if (r < 0)
 		goto out;
-	r = enforce_dirty_limit(vfs, vn);
-	/* a failed write-back leaves the data buffered: report it, keep the count */
-	r = r < 0 && done == 0 ? r : (ssize_t)done;
+	/* a write-back that fails here leaves the data buffered: the next write,
+	 * fsync or close reports it */
+	enforce_dirty_limit(vfs, vn);
+	r = (ssize_t)done;
 out:
 	if (r < 0 && done > 0 && !vfs->broken)
 		r = (ssize_t)done;   /* a short write: what went in stays in */
