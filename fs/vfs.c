@@ -437,8 +437,10 @@ int vfs_getattr(struct vfs *vfs, uint64_t ino, struct stat *ret_st)
 	int r = vfs_read_txn(vfs, &txn);
 	if (r == 0) {
 		r = vfs_inode_get(vfs, txn, ino, &in);
-		if (r == 0)
+		if (r == 0) {
+			in.blocks = data_buffered_blocks(vfs, txn, ino, &in);
 			vfs_stat_of(vfs, ino, &in, ret_st);
+		}
 		vfs_read_done(vfs, txn);
 	}
 	pthread_mutex_unlock(&vfs->lock);
@@ -760,12 +762,18 @@ int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned s
 		goto out;
 	}
 
-	const void *acl = NULL;
+	/* the access ACL, copied out (index memory lasts only until the next write) */
+	uint8_t acl[IDX_XATTR_VALUE_MAX];
 	size_t acl_len = 0;
 	if (set & VFS_SET_MODE) {
-		r = idx_xattr_get(txn, &vfs->view, ino, ACL_XATTR_ACCESS, &acl, &acl_len);
+		const void *found;
+		r = idx_xattr_get(txn, &vfs->view, ino, ACL_XATTR_ACCESS, &found, &acl_len);
 		if (r < 0 && r != -ENOENT)
 			goto out;
+		if (r == 0)
+			memcpy(acl, found, acl_len);
+		else
+			acl_len = 0;
 		in.mode = (in.mode & S_IFMT) | (st->st_mode & 07777);
 	}
 	if ((set & (VFS_SET_UID | VFS_SET_GID)) && !S_ISDIR(in.mode)) {
@@ -788,12 +796,10 @@ int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned s
 			goto out;
 		in.mtime = now;   /* truncate(2) always updates both */
 	}
-	if (acl) {
+	if (acl_len) {
 		/* chmod(2) rewrites the ACL's owner, mask and other entries */
-		uint8_t copy[IDX_XATTR_VALUE_MAX];
-		memcpy(copy, acl, acl_len);
-		acl_chmod(copy, acl_len, in.mode);
-		r = vfs_changed(vfs, idx_xattr_put(txn, &vfs->view, ino, ACL_XATTR_ACCESS, copy,
+		acl_chmod(acl, acl_len, in.mode);
+		r = vfs_changed(vfs, idx_xattr_put(txn, &vfs->view, ino, ACL_XATTR_ACCESS, acl,
 						   acl_len));
 		if (r < 0)
 			goto out;
@@ -849,17 +855,24 @@ static int make_node(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, c
 	if (r != -ENOENT)
 		return r;
 	/* a default ACL of the directory takes the place of the umask */
-	const void *def = NULL;
+	/*
+	 * Copied out at once: what the index returns is valid only until the
+	 * next write of the transaction.
+	 */
+	const void *found = NULL;
 	size_t deflen = 0;
-	uint8_t access[IDX_XATTR_VALUE_MAX];
-	bool keep_access = false;
+	uint8_t def[IDX_XATTR_VALUE_MAX], access[IDX_XATTR_VALUE_MAX];
+	bool has_def = false, keep_access = false;
 	mode_t perms = mode & 07777;
 	if (!S_ISLNK(mode)) {
-		r = idx_xattr_get(txn, &vfs->view, dir, ACL_XATTR_DEFAULT, &def, &deflen);
+		r = idx_xattr_get(txn, &vfs->view, dir, ACL_XATTR_DEFAULT, &found, &deflen);
 		if (r < 0 && r != -ENOENT)
 			return r;
+		has_def = r == 0 && acl_valid(found, deflen) == 0;
+		if (has_def)
+			memcpy(def, found, deflen);
 	}
-	if (def && acl_valid(def, deflen) == 0)
+	if (has_def)
 		keep_access = acl_inherit(def, deflen, access, &perms);
 	else
 		perms &= ~ctx->umask;
@@ -896,12 +909,9 @@ static int make_node(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, c
 	if (keep_access)
 		r = vfs_changed(vfs, idx_xattr_put(txn, &vfs->view, ino, ACL_XATTR_ACCESS, access,
 						   deflen));
-	if (r == 0 && def && S_ISDIR(mode)) {
-		/* copied first: @def points into the index, which the put may move */
-		memcpy(access, def, deflen);
-		r = vfs_changed(vfs, idx_xattr_put(txn, &vfs->view, ino, ACL_XATTR_DEFAULT, access,
+	if (r == 0 && has_def && S_ISDIR(mode))
+		r = vfs_changed(vfs, idx_xattr_put(txn, &vfs->view, ino, ACL_XATTR_DEFAULT, def,
 						   deflen));
-	}
 	if (r < 0)
 		return r;
 	de = (struct idx_dirent){ .ino = ino, .type = (uint8_t)IFTODT(mode) };
@@ -1660,10 +1670,11 @@ ssize_t vfs_getxattr(struct vfs *vfs, uint64_t ino, const char *name, void *buf,
 	if (r < 0)
 		goto out;
 	r = vfs_inode_get(vfs, txn, ino, &in);
-	if (r == 0)
+	if (r == 0) {
 		r = idx_xattr_get(txn, &vfs->view, ino, name, &val, &len);
-	if (r == -ENOENT)
-		r = -ENODATA;
+		if (r == -ENOENT)
+			r = -ENODATA;   /* the inode is there, the attribute is not */
+	}
 	if (r == 0) {
 		if (size == 0)
 			r = (ssize_t)len;

@@ -183,6 +183,26 @@ static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struc
 	return r;
 }
 
+uint64_t data_buffered_blocks(struct vfs *vfs, struct idx_txn *txn, uint64_t ino,
+			      const struct idx_inode *in)
+{
+	struct vnode *vn = vnode_find(vfs, ino);
+	uint64_t blocks = in->blocks;
+	for (size_t i = 0; vn && i < vn->nwb; i++) {
+		struct idx_extent old;
+		uint64_t start = vn->wb[i].block * vfs->block_size;
+		uint64_t len = vn->wb[i].len;
+		if (start >= in->size)
+			continue;
+		if (len > in->size - start)
+			len = in->size - start;
+		if (idx_extent_get(txn, &vfs->view, ino, vn->wb[i].block, &old) == 0)
+			blocks -= units512(old.length);   /* the buffer replaces it */
+		blocks += units512(len);
+	}
+	return blocks;
+}
+
 /* Writes back the buffers of @vn into the batch; on error they stay buffered. */
 int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
 {
@@ -818,7 +838,9 @@ static ssize_t share_blocks(struct vfs *vfs, uint64_t ino_in, uint64_t off_in, u
 		r = vfs_inode_get(vfs, txn, ino_out, &dst);
 	if (r < 0)
 		return r;
-	/* only blocks the source holds in full, and never the source's own range */
+	/* only blocks the source holds in full (none past its end) */
+	if (off_in >= src.size)
+		return 0;
 	if (off_in + nblocks * bs > src.size)
 		nblocks = (src.size - off_in) / bs;
 	if (nblocks == 0)

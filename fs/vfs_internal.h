@@ -122,6 +122,12 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 		  uint64_t size);
 /* Deletes every extent of @ino (the inode is being freed); drops its buffers. */
 int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino);
+/*
+ * st_blocks of @ino counting its buffered blocks too (as local filesystems
+ * count delayed allocation): in->blocks covers only what is written back.
+ */
+uint64_t data_buffered_blocks(struct vfs *vfs, struct idx_txn *txn, uint64_t ino,
+			      const struct idx_inode *in);
 /* Writes back the buffered blocks of @vn into the batch. */
 int data_flush_vnode(struct vfs *vfs, struct vnode *vn);
 /* Writes back every buffered block. */
