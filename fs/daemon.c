@@ -253,6 +253,98 @@ static const char *store_error(int r, const char *path, char *buf, size_t len)
 	return buf;
 }
 
+/* ---- recovery after a crash ------------------------------------------------- */
+
+/* Is @pid a live volfs daemon (not some other process that got its number)? */
+static bool daemon_alive(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	comm[strcspn(comm, "\n")] = 0;
+	return !strcmp(comm, "volfs") || !strcmp(comm, "mount.volfs");
+}
+
+
+/*
+ * Removes the run/mount-<pid> records of daemons that died; returns how
+ * many there were (a daemon that dies cleanly removes its own).
+ */
+static int remove_stale_records(struct store *store)
+{
+	int stale = 0;
+	DIR *d = fdopendir(openat(store->dirfd, "run", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		long pid;
+		if (sscanf(e->d_name, "mount-%ld", &pid) == 1 && !daemon_alive((pid_t)pid) &&
+		    unlinkat(dirfd(d), e->d_name, 0) == 0)
+			stale++;
+	}
+	closedir(d);
+	return stale;
+}
+
+struct sweep_arg {
+	struct store *store;
+	uint64_t removed;
+};
+
+/*
+ * Removes chunk files that no record names: written by a batch that never
+ * committed.  Safe inside a write transaction: every process writes chunk
+ * files only inside its own write transaction (chunk_put), and lets LMDB's
+ * writer lock go only by committing, so while we hold it every chunk file
+ * of a live writer is named by a committed record.
+ */
+static int sweep_unnamed_chunks(struct idx_txn *txn, void *arg)
+{
+	struct sweep_arg *a = arg;
+	int chunks = openat(a->store->dirfd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *top = chunks >= 0 ? fdopendir(chunks) : NULL;
+	if (!top)
+		return chunks >= 0 ? -errno : 0;
+	for (struct dirent *e; (e = readdir(top));) {
+		if (e->d_name[0] == '.')
+			continue;
+		DIR *sub = fdopendir(openat(dirfd(top), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		if (!sub)
+			continue;
+		for (struct dirent *f; (f = readdir(sub));) {
+			struct idx_chunk_id id;
+			struct idx_chunk c;
+			if (chunk_id_from_hex(f->d_name, &id) < 0)
+				continue;   /* not a chunk name: fsck's business */
+			if (idx_chunk_get(txn, &id, &c) == -ENOENT && chunk_unlink(a->store->chunks, &id) == 0)
+				a->removed++;
+		}
+		closedir(sub);
+	}
+	closedir(top);
+	return 0;
+}
+
+/* What a crashed daemon of this store left: run/ records and unnamed chunks. */
+static void recover_after_crash(struct store *store, const char *spec)
+{
+	int stale = remove_stale_records(store);
+	if (!stale)
+		return;
+	struct sweep_arg a = { .store = store };
+	int r = idx_update(store->idx, sweep_unnamed_chunks, &a);
+	if (r < 0)
+		syslog(LOG_WARNING, "volfs %s: removing chunks a crash left: %s", spec, strerror(-r));
+	else
+		syslog(LOG_INFO, "volfs %s: a daemon of this store had died: removed %llu chunk "
+		       "files no record names", spec, (unsigned long long)a.removed);
+}
+
 /* ---- serving ----------------------------------------------------------------- */
 
 static int write_mount_record(struct store *store, const char *mountpoint, const char *spec,
@@ -283,6 +375,8 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	r = store_open(cfg->store_path, rdonly ? STORE_RDONLY : 0, &store);
 	if (r < 0)
 		return startup_fail(su, "%s", store_error(r, cfg->store_path, err, sizeof(err)));
+	if (!rdonly)
+		recover_after_crash(store, cfg->spec);
 
 	/*
 	 * A read-write mount holds the volume's lock for as long as it lives; a
@@ -511,7 +605,7 @@ static pid_t find_daemon(const char *store_path, const char *dir, const char *sp
 			mnt[strcspn(mnt, "\n")] = 0;
 			sp[strcspn(sp, "\n")] = 0;
 			if ((!dir || !strcmp(mnt, dir)) && (!spec || !strcmp(sp, spec)) &&
-			    kill((pid_t)pid, 0) == 0) {
+			    daemon_alive((pid_t)pid)) {
 				found = (pid_t)pid;
 				if (ret_dir)
 					snprintf(ret_dir, len, "%s", mnt);

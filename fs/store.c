@@ -224,6 +224,14 @@ int store_init(const char *path)
 	if (r == 0)
 		r = idx_update(env, meta_init_fn, &meta);
 	explicit_bzero(&meta, sizeof(meta));
+	if (r == 0) {
+		/* the names of data.mdb and lock.mdb, which LMDB just made */
+		int fd = openat(dirfd, "index", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
 out:
 	idx_env_close(env);
 	free(index_dir);

@@ -514,8 +514,15 @@ static int dead_step(const MDB_val *k, const MDB_val *v, void *arg)
 		return -EUCLEAN;
 	memcpy(id.bytes, k->mv_data, IDX_CHUNK_ID_SIZE);
 	int r = idx_chunk_get(s->txn, &id, &c);
-	if (r < 0)
-		return r == -ENOENT ? -EUCLEAN : r;
+	/*
+	 * A dead entry whose record is gone is a half-finished forget: pass it on
+	 * as dead, so that gc completes it instead of every writer failing on it
+	 * (fsck reports it).
+	 */
+	if (r == -ENOENT)
+		c = (struct idx_chunk){ .refs = 0, .length = 0 };
+	else if (r < 0)
+		return r;
 	return s->fn(&id, &c, s->arg);
 }
 
@@ -529,13 +536,16 @@ int idx_chunk_forget(struct idx_txn *txn, const struct idx_chunk_id *id)
 {
 	struct idx_chunk c;
 	int r = idx_chunk_get(txn, id, &c);
-	if (r < 0)
+	if (r < 0 && r != -ENOENT)
 		return r;
-	if (c.refs > 0)
+	if (r == 0 && c.refs > 0)
 		return -EBUSY;
+	bool had_record = r == 0;
 	r = del(txn, DBI_DEADCHUNKS, id->bytes, IDX_CHUNK_ID_SIZE);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (!had_record)
+		return r;   /* only the dead entry was left: -ENOENT if not even that */
 	return del(txn, DBI_CHUNKS, id->bytes, IDX_CHUNK_ID_SIZE);
 }
 

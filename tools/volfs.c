@@ -606,11 +606,26 @@ static int cmd_rm(const struct cmd *cmd, int argc, char **argv)
 		return fail(cmd->name, "clones depend on volume '%s': %s (remove them first)", name,
 			    names);
 	}
+	if (r == -EBUSY) {
+		/* the volume itself, or a read-only mount of one of its snapshots? */
+		struct idx_volume v;
+		struct idx_txn *txn;
+		int fd = -1, lr = -EBUSY;
+		if (idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn) == 0) {
+			if (idx_volume_get(txn, name, &v) == 0)
+				lr = store_lock_volume(store, v.id, &fd);
+			idx_txn_abort(txn);
+		}
+		if (fd >= 0)
+			close(fd);
+		store_close(store);
+		if (lr == 0)
+			return fail(cmd->name, "a snapshot of volume '%s' is mounted", name);
+		return fail(cmd->name, "volume '%s' is mounted", name);
+	}
 	store_close(store);
 	if (r == -ENOENT)
 		return fail(cmd->name, "no volume named '%s'", name);
-	if (r == -EBUSY)
-		return fail(cmd->name, "volume '%s' or one of its snapshots is mounted", name);
 	if (r < 0)
 		return fail(cmd->name, "volume '%s': %s", name, strerror(-r));
 	puts(name);
