@@ -16,7 +16,8 @@
 #include "scan.h"
 
 _Static_assert((int)IDX_DB_COUNT == (int)DBI_COUNT, "idx_db and dbi_index differ");
-_Static_assert((int)IDX_DB_INODES == (int)DBI_INODES && (int)IDX_DB_ORPHANS == (int)DBI_ORPHANS,
+_Static_assert((int)IDX_DB_INODES == (int)DBI_INODES && (int)IDX_DB_ORPHANS == (int)DBI_ORPHANS &&
+	       (int)IDX_DB_CHANGES == (int)DBI_CHANGES,
 	       "idx_db and dbi_index must list the databases in the same order");
 
 static const char *const db_names[IDX_DB_COUNT] = {
@@ -31,6 +32,7 @@ static const char *const db_names[IDX_DB_COUNT] = {
 	[IDX_DB_CHUNKS] = DB_CHUNKS,
 	[IDX_DB_DEADCHUNKS] = DB_DEADCHUNKS,
 	[IDX_DB_ORPHANS] = DB_ORPHANS,
+	[IDX_DB_CHANGES] = DB_CHANGES,
 };
 
 const char *idx_db_name(enum idx_db db)
@@ -84,8 +86,14 @@ int idx_scan_raw(struct idx_txn *txn, enum idx_db db, idx_raw_fn fn, void *arg,
 int idx_scan_lmdb(struct idx_txn *txn, uint64_t *ret_records)
 {
 	uint64_t a = 0, b = 0;
-	/* LMDB's FREE_DBI (0) and MAIN_DBI (1): the free list and the named databases */
-	int r = walk_dbi(txn, 0, NULL, NULL, &a);
+	int r = 0;
+	/*
+	 * LMDB's FREE_DBI (0) and MAIN_DBI (1): the free list and the named
+	 * databases.  LMDB opens a cursor on the free list only in a read-only
+	 * transaction.
+	 */
+	if (txn->rdonly)
+		r = walk_dbi(txn, 0, NULL, NULL, &a);
 	if (r == 0)
 		r = walk_dbi(txn, 1, NULL, NULL, &b);
 	if (r == 0 && ret_records)
@@ -151,6 +159,22 @@ const char *idx_record_check(enum idx_db db, const void *key, size_t klen,
 		if (klen != 16)
 			return "key is not 16 bytes";
 		return vlen == 0 ? NULL : "value is not empty";
+	case IDX_DB_CHANGES: {
+		/* tree | gen | db | logical key (format.md §4.9) */
+		const uint8_t *k = key;
+		if (klen < 17 + 8)
+			return "key too short";
+		if (get_be64(k + 8) == 0)
+			return "generation 0";
+		if (k[16] < DBI_INODES || k[16] > DBI_XATTRS)
+			return "database byte is not 4..7";
+		if ((k[16] == DBI_INODES && klen != 17 + 8) || (k[16] == DBI_EXTENTS && klen != 17 + 16))
+			return "logical key of the wrong size";
+		if ((k[16] == DBI_DIRENTS || k[16] == DBI_XATTRS) &&
+		    (klen < 17 + 8 + 2 || k[klen - 1] != 0 || memchr(k + 25, 0, klen - 26)))
+			return "logical key name not terminated by 00";
+		return vlen == 8 ? NULL : "value is not 8 bytes";
+	}
 	default:
 		return "a versioned database";
 	}
