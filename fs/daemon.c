@@ -347,6 +347,15 @@ static void recover_after_crash(struct store *store, const char *spec)
 
 /* ---- serving ----------------------------------------------------------------- */
 
+/*
+ * The kernel writes back (launders) the dirty pages of an inode whose cache
+ * we invalidate, and waits until we have them: what a snapshot needs.
+ */
+static int notify_writeback(void *arg, uint64_t ino)
+{
+	return fuse_lowlevel_notify_inval_inode(arg, ino, 0, 0);
+}
+
 static int write_mount_record(struct store *store, const char *mountpoint, const char *spec,
 			      char *path, size_t pathlen)
 {
@@ -437,6 +446,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 		status = startup_fail(su, "cannot start a FUSE session (is the fuse3 package installed?)");
 		goto out;
 	}
+	vfs_set_kernel_writeback(vfs, notify_writeback, se);
 	if (fuse_set_signal_handlers(se) != 0) {
 		status = startup_fail(su, "cannot set signal handlers");
 		goto out;

@@ -46,6 +46,8 @@ int snapshot_take(struct idx_txn *txn, const char *vol, const char *snap, int64_
 	struct idx_volume v;
 	struct idx_tree t;
 	struct idx_snapshot s;
+	if (!volume_name_valid(snap))
+		return -EINVAL;
 	int r = idx_volume_get(txn, vol, &v);
 	if (r == 0)
 		r = idx_tree_get(txn, v.tree, &t);
@@ -303,7 +305,7 @@ int snapshot_remove(struct store *store, const char *vol, const char *snap)
 		return r;
 	struct remove_arg a = { vol, snap, v.id };
 	r = idx_update(store->idx, remove_fn, &a);
-	close(lock_fd);
+	store_unlock_snapshot_remove(store, v.id, snap, lock_fd);
 	if (r == 0)
 		r = idx_update(store->idx, collect_garbage, store->chunks);
 	return r == -ESTALE ? -ENOENT : r;
@@ -428,8 +430,33 @@ int snapshot_rollback(struct store *store, const char *vol, const char *snap, bo
 	r = store_lock_volume(store, v.id, &lock_fd);
 	if (r < 0)
 		return r;
+	/* the newer snapshots it destroys must not be mounted (nor become so) */
+	struct snap_set set = { 0 };
+	struct idx_snapshot target;
+	int *locks = NULL;
+	struct idx_txn *txn;
+	r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
+	if (r == 0) {
+		r = idx_snapshot_get(txn, v.id, snap, &target);
+		if (r == 0)
+			r = snap_set_load(txn, &v, &set);
+		idx_txn_abort(txn);
+	}
+	if (r == 0 && set.n && !(locks = malloc(set.n * sizeof(*locks))))
+		r = -ENOMEM;
+	for (size_t i = 0; i < set.n && locks; i++)
+		locks[i] = -1;
+	for (size_t i = 0; r == 0 && i < set.n; i++)
+		if (destroy_newer && set.e[i].s.gen > target.gen)
+			r = store_lock_snapshot(store, v.id, set.e[i].name, false, &locks[i]);
 	struct rollback_arg a = { vol, snap, destroy_newer, v.id };
-	r = idx_update(store->idx, rollback_fn, &a);
+	if (r == 0)
+		r = idx_update(store->idx, rollback_fn, &a);
+	for (size_t i = 0; locks && i < set.n; i++)
+		if (locks[i] >= 0)
+			store_unlock_snapshot_remove(store, v.id, set.e[i].name, locks[i]);
+	free(locks);
+	free(set.e);
 	close(lock_fd);
 	if (r == 0)
 		r = idx_update(store->idx, collect_garbage, store->chunks);

@@ -43,7 +43,7 @@ int snapshot_create(struct store *store, const char *vol, const char *snap);
 
 int snapshot_remove(struct store *store, const char *vol, const char *snap);
 int snapshot_clone(struct store *store, const char *vol, const char *snap, const char *newvol);
-/* Refused (-EBUSY) while the volume is mounted. */
+/* Refused (-EBUSY) while the volume, or a snapshot it would destroy, is mounted. */
 int snapshot_rollback(struct store *store, const char *vol, const char *snap,
 		      bool destroy_newer);
 

@@ -339,10 +339,25 @@ int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd)
 	return lock_file(store, name, LOCK_EX, ret_fd);
 }
 
+static void snapshot_lock_name(uint64_t volume_id, const char *snapshot, char *buf, size_t len)
+{
+	snprintf(buf, len, "run/snap-%" PRIu64 "-%s.lock", volume_id, snapshot);
+}
+
 int store_lock_snapshot(struct store *store, uint64_t volume_id, const char *snapshot,
 			bool shared, int *ret_fd)
 {
 	char name[64 + IDX_NAME_MAX];
-	snprintf(name, sizeof(name), "run/snap-%" PRIu64 "-%s.lock", volume_id, snapshot);
+	snapshot_lock_name(volume_id, snapshot, name, sizeof(name));
 	return lock_file(store, name, shared ? LOCK_SH : LOCK_EX, ret_fd);
+}
+
+void store_unlock_snapshot_remove(struct store *store, uint64_t volume_id, const char *snapshot,
+				  int fd)
+{
+	char name[64 + IDX_NAME_MAX];
+	snapshot_lock_name(volume_id, snapshot, name, sizeof(name));
+	/* unlinked while still held: no one can lock this file between the two */
+	unlinkat(store->dirfd, name, 0);
+	close(fd);
 }

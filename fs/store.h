@@ -64,5 +64,14 @@ int store_lock_volume(struct store *store, uint64_t volume_id, int *ret_fd);
  */
 int store_lock_snapshot(struct store *store, uint64_t volume_id, const char *snapshot,
 			bool shared, int *ret_fd);
+/*
+ * Releases an exclusive snapshot lock and removes its file, unlinked while
+ * still held: lock files exist only while someone holds them, and a
+ * refused command leaves none behind.  (A mount whose open(2) of the file
+ * came just before the unlink and whose flock(2) came just after would hold
+ * a lock nobody else sees: a window of microseconds, documented.)
+ */
+void store_unlock_snapshot_remove(struct store *store, uint64_t volume_id, const char *snapshot,
+				  int fd);
 
 #endif

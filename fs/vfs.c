@@ -166,6 +166,17 @@ int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn)
 		clock_gettime(CLOCK_MONOTONIC, &vfs->txn_begun);
 		vfs->txn_changes = 0;
 		/*
+		 * Between batches others may change the tree record (a snapshot
+		 * removed lowers S): the writable view is rebuilt from it, so that
+		 * copy-on-write follows the snapshots that exist now.
+		 */
+		r = idx_view_live(vfs->txn, vfs->vol.tree, &vfs->view);
+		if (r < 0) {
+			txn_call(vfs, TXN_ABORT, &vfs->txn);
+			vfs->txn = NULL;
+			return r;
+		}
+		/*
 		 * Free the chunks that committed batches left dead.  This runs
 		 * before this batch changes anything, so what it sees dead is
 		 * dead on disk: a crash cannot bring a freed chunk back.
@@ -989,8 +1000,11 @@ static int open_locked(struct vfs *vfs, uint64_t ino, int flags)
 		if (r == 0)
 			r = vfs_inode_put(vfs, txn, ino, &in);
 	}
-	if (r == 0)
+	if (r == 0) {
 		vn->nopen++;
+		if ((flags & O_ACCMODE) != O_RDONLY)
+			vn->kernel_dirty = true;
+	}
 	if (!trunc)
 		vfs_read_done(vfs, txn);
 	return r;
@@ -1038,8 +1052,11 @@ int vfs_create(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, const c
 	if (r != -ENOENT)
 		goto out;
 	r = make_node(vfs, ctx, dir, name, S_IFREG | (mode & 07777), 0, NULL, ret_st, &ino);
-	if (r == 0)
-		vnode_get(vfs, ino)->nopen++;
+	if (r == 0) {
+		struct vnode *vn = vnode_get(vfs, ino);
+		vn->nopen++;
+		vn->kernel_dirty = true;
+	}
 out:
 	pthread_mutex_unlock(&vfs->lock);
 	return r;
@@ -1589,11 +1606,57 @@ out:
 	return r;
 }
 
+void vfs_set_kernel_writeback(struct vfs *vfs, vfs_writeback_fn fn, void *arg)
+{
+	vfs->kernel_writeback = fn;
+	vfs->kernel_writeback_arg = arg;
+}
+
+/*
+ * Makes the kernel send us every write it holds for inodes opened for
+ * writing since the last snapshot.  Without the volume lock: the writes it
+ * sends are served by other threads, which need it.
+ */
+static void kernel_writeback(struct vfs *vfs)
+{
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	if (!vfs->kernel_writeback)
+		return;
+	pthread_mutex_lock(&vfs->lock);
+	for (size_t i = 0; i < vfs->hsize; i++)
+		for (struct vnode *vn = vfs->htab[i]; vn; vn = vn->hnext) {
+			if (!vn->kernel_dirty)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				uint64_t *p = realloc(inos, cap * sizeof(*p));
+				if (!p)
+					goto unlock;   /* best effort, as before */
+				inos = p;
+			}
+			inos[n++] = vn->ino;
+		}
+unlock:
+	pthread_mutex_unlock(&vfs->lock);
+	for (size_t i = 0; i < n; i++)
+		vfs->kernel_writeback(vfs->kernel_writeback_arg, inos[i]);
+	pthread_mutex_lock(&vfs->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct vnode *vn = vnode_find(vfs, inos[i]);
+		if (vn && !vn->nopen)
+			vn->kernel_dirty = false;   /* closed, and written back: clean */
+	}
+	pthread_mutex_unlock(&vfs->lock);
+	free(inos);
+}
+
 int vfs_snapshot(struct vfs *vfs, const char *name)
 {
 	struct idx_txn *txn;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
+	kernel_writeback(vfs);
 	pthread_mutex_lock(&vfs->lock);
 	/* everything buffered goes into the batch, so into the snapshot */
 	int r = data_flush_all(vfs);

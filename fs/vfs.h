@@ -148,13 +148,23 @@ int vfs_fsyncdir(struct vfs *vfs, uint64_t ino);
 int vfs_statfs(struct vfs *vfs, struct statvfs *ret_st);
 
 /*
- * Takes snapshot @name of the mounted volume at one point in time: writes
+ * Takes snapshot @name of the mounted volume at one point in time: has the
+ * kernel write back what it holds (see vfs_set_kernel_writeback), writes
  * back every buffered block into the batch, takes the snapshot in the same
- * transaction and commits it durably.  Every write that reached the daemon
- * before is in it; none after.  (The caller first makes the kernel write
- * back its dirty pages: syncfs on the mount point.)
+ * transaction and commits it durably.  Every write(2) that returned before
+ * the call is in it.
  */
 int vfs_snapshot(struct vfs *vfs, const char *name);
+
+/*
+ * How to make the kernel write back the dirty pages it holds for an inode
+ * and wait until we have them (the daemon: a FUSE inode invalidation, which
+ * launders dirty pages).  vfs_snapshot() calls it, without the volume lock,
+ * for every inode opened for writing since the last snapshot: syncfs(2) on a
+ * FUSE mount does not wait for write-back that is still on its way to us.
+ */
+typedef int (*vfs_writeback_fn)(void *arg, uint64_t ino);
+void vfs_set_kernel_writeback(struct vfs *vfs, vfs_writeback_fn fn, void *arg);
 
 /* ---- extended attributes ------------------------------------------------------- */
 

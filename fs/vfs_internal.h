@@ -43,6 +43,8 @@ struct vnode {
 	uint64_t ino;
 	uint64_t nlookup;    /* kernel references: lookups minus forgets */
 	uint32_t nopen;      /* open files */
+	bool kernel_dirty;   /* opened for writing since the last snapshot: the kernel's
+			      * page cache may hold writes we have not seen */
 	struct wblock *wb;   /* buffered blocks, sorted by block number */
 	size_t nwb, wbcap;
 	struct vnode *hnext;
@@ -70,6 +72,9 @@ struct vfs {
 	size_t hsize, hcount;
 	bool stopping;
 	/* --- end of lock's fields --- */
+
+	vfs_writeback_fn kernel_writeback;   /* set once, before serving */
+	void *kernel_writeback_arg;
 
 	pthread_cond_t wake;             /* the flusher's timer, with lock */
 	pthread_t flusher;

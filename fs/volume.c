@@ -381,8 +381,8 @@ static int doom_fn(struct idx_txn *txn, void *arg)
 	for (size_t i = 0; r >= 0 && i < snaps.n; i++) {
 		int fd;
 		r = store_lock_snapshot(a->store, vol.id, snaps.names[i], false, &fd);
-		if (r == 0)
-			close(fd);
+		if (r == 0)   /* the snapshot goes with the volume, its lock file too */
+			store_unlock_snapshot_remove(a->store, vol.id, snaps.names[i], fd);
 	}
 	for (size_t i = 0; r >= 0 && i < snaps.n; i++)
 		r = idx_snapshot_del(txn, vol.id, snaps.names[i]);

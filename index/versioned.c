@@ -1018,14 +1018,62 @@ int idx_tree_record_count(struct idx_txn *txn, uint64_t tree, uint64_t *ret_coun
 
 /* ---- snapshots: dropping what only one generation sees, rollback --------- */
 
+/* What a dry run of a drop collects: the chunk references it would release. */
+struct drop_acc {
+	struct idx_drop sum;
+	struct drop_ref {
+		struct idx_chunk_id id;
+		uint32_t length;
+	} *refs;
+	size_t n, cap;
+};
+
+static int acc_add(struct drop_acc *acc, const struct idx_chunk_id *id, uint32_t length)
+{
+	if (acc->n == acc->cap) {
+		size_t cap = acc->cap ? acc->cap * 2 : 64;
+		struct drop_ref *r = realloc(acc->refs, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		acc->refs = r;
+		acc->cap = cap;
+	}
+	acc->refs[acc->n++] = (struct drop_ref){ *id, length };
+	return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct drop_ref *)a)->id.bytes, ((const struct drop_ref *)b)->id.bytes,
+		      IDX_CHUNK_ID_SIZE);
+}
+
+/* The bytes of the chunks all of whose references the drop would release. */
+static int acc_freed_bytes(struct idx_txn *txn, struct drop_acc *acc)
+{
+	qsort(acc->refs, acc->n, sizeof(*acc->refs), ref_cmp);
+	for (size_t i = 0; i < acc->n;) {
+		size_t j = i;
+		while (j < acc->n && !ref_cmp(&acc->refs[i], &acc->refs[j]))
+			j++;
+		struct idx_chunk c;
+		int r = idx_chunk_get(txn, &acc->refs[i].id, &c);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r == 0 && c.refs == j - i)
+			acc->sum.bytes += acc->refs[i].length;
+		i = j;
+	}
+	return 0;
+}
+
 /*
  * Deletes version (@tree, @lk, @gen) of @db if it exists, releasing the chunk
- * reference of an extent.  With @acc, counts it (and, for a dry run, the
- * bytes of chunks whose last reference it holds) instead of, or as well as,
- * deleting it.
+ * reference of an extent.  With @acc, counts it; a dry run only counts,
+ * noting the chunk references it would release.
  */
 static int drop_version(struct idx_txn *txn, enum dbi_index db, uint64_t tree,
-			const struct lkey *lk, uint64_t gen, bool dry_run, struct idx_drop *acc)
+			const struct lkey *lk, uint64_t gen, bool dry_run, struct drop_acc *acc)
 {
 	struct vkey key;
 	vkey_make(&key, tree, lk, gen);
@@ -1039,17 +1087,15 @@ static int drop_version(struct idx_txn *txn, enum dbi_index db, uint64_t tree,
 	if (r < 0)
 		return r;
 	if (acc)
-		acc->versions++;
+		acc->sum.versions++;
 	if (db == DBI_EXTENTS && !is_tombstone(&v)) {
 		struct old_value old = { 0 };
 		remember_old(&old, &v);
 		if (dry_run) {
 			struct idx_extent e;
-			struct idx_chunk c;
 			MDB_val ev = { .mv_size = v.mv_size - 1, .mv_data = (uint8_t *)v.mv_data + 1 };
-			if (extent_decode(&ev, &e) == 0 && e.kind == IDX_EXTENT_CHUNK &&
-			    idx_chunk_get(txn, &e.chunk, &c) == 0 && c.refs == 1 && acc)
-				acc->bytes += e.length;
+			if (acc && extent_decode(&ev, &e) == 0 && e.kind == IDX_EXTENT_CHUNK)
+				return acc_add(acc, &e.chunk, e.length);
 			return 0;
 		}
 		r = release_old_extent(txn, &old);
@@ -1128,7 +1174,7 @@ int idx_tree_drop_generation(struct idx_txn *txn, uint64_t tree, uint64_t prev, 
 {
 	MDB_cursor *cur;
 	uint8_t start[16];
-	struct idx_drop acc = { 0 };
+	struct drop_acc acc = { 0 };
 	if (!dry_run && txn->rdonly)
 		return -EROFS;
 	if (!(prev < gen && gen < next))
@@ -1176,7 +1222,10 @@ int idx_tree_drop_generation(struct idx_txn *txn, uint64_t tree, uint64_t prev, 
 	if (r == 0 && rc && rc != MDB_NOTFOUND)
 		r = idx_errno(rc);
 	mdb_cursor_close(cur);
+	if (r == 0 && dry_run)
+		r = acc_freed_bytes(txn, &acc);
+	free(acc.refs);
 	if (r == 0 && ret)
-		*ret = acc;
+		*ret = acc.sum;
 	return r;
 }
