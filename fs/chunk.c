@@ -568,6 +568,33 @@ static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
 	return r;
 }
 
+/*
+ * Makes sure the file of chunk @id exists, inside a write transaction (no gc
+ * can run until it ends): writes it first if @need_write, and again if it
+ * is missing (a dead chunk's file may be gone or going: writing it again is
+ * what revives it).  A second miss means something other than gc removes
+ * files behind the index's back.
+ */
+static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id, const void *data,
+			  size_t len, unsigned flags, bool need_write)
+{
+	for (int attempt = 0;; attempt++) {
+		if (need_write) {
+			int r = chunk_write(cs, id, data, len, flags);
+			if (r < 0)
+				return r;
+		}
+		int r = chunk_present(cs, id, len);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT)
+			return r;
+		if (attempt > 0)
+			return -EIO;
+		need_write = true;
+	}
+}
+
 int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, size_t len,
 	      unsigned flags, struct idx_chunk_id *ret_id)
 {
@@ -598,30 +625,38 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
 			need_write = false;
 		}
 	}
-	/*
-	 * A dead chunk's file may be gone or going (gc); writing it again is
-	 * what revives it.  Either way the file must exist now, inside @txn:
-	 * no gc can run until @txn ends.  A second miss means something other
-	 * than gc removes files behind the index's back.
-	 */
-	for (int attempt = 0;; attempt++) {
-		if (need_write) {
-			r = chunk_write(cs, &id, data, len, flags);
-			if (r < 0)
-				return r;
-		}
-		r = chunk_present(cs, &id, len);
-		if (r == 0)
-			break;
-		if (r != -ENOENT)
-			return r;
-		if (attempt > 0)
-			return -EIO;
-		need_write = true;
-	}
-	if (ret_id)
+	r = ensure_present(cs, &id, data, len, flags, need_write);
+	if (r == 0 && ret_id)
 		*ret_id = id;
-	return 0;
+	return r;
+}
+
+int chunk_prepare(struct chunk_store *cs, const void *data, size_t len, unsigned flags,
+		  struct idx_chunk_id *ret_id)
+{
+	struct idx_chunk_id id;
+	if (len == 0 || len > UINT32_MAX || chunk_is_zero(data, len))
+		return -EINVAL;
+	chunk_id_of(cs, data, len, &id);
+	int r = chunk_write(cs, &id, data, len, flags);
+	if (r == 0)
+		*ret_id = id;
+	return r;
+}
+
+int chunk_put_prepared(struct chunk_store *cs, struct idx_txn *txn, const struct idx_chunk_id *id,
+		       const void *data, size_t len, unsigned flags)
+{
+	struct idx_chunk rec;
+	if (idx_txn_is_rdonly(txn))
+		return -EROFS;
+	int r = idx_chunk_get(txn, id, &rec);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && rec.refs > 0 && rec.length != len)
+		return -EIO;   /* a hash collision, or a damaged record */
+	/* written (and compared) by chunk_prepare(); gc may have run since */
+	return ensure_present(cs, id, data, len, flags, false);
 }
 
 struct id_list {

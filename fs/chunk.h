@@ -80,6 +80,20 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
 	      unsigned flags, struct idx_chunk_id *ret_id);
 
 /*
+ * chunk_put() in two halves, so that the slow half runs outside the
+ * transaction: chunk_prepare() hashes @data and writes its file (comparing
+ * bytes with an existing file if CHUNK_VERIFY: -EIO if they differ);
+ * chunk_put_prepared(), inside the write transaction, makes sure the file is
+ * still there (a gc may have removed a dead chunk's file meanwhile: then it
+ * writes it again from @data).  A prepared chunk that no record ends up
+ * naming is removed at the next crash recovery or by fsck.
+ */
+int chunk_prepare(struct chunk_store *cs, const void *data, size_t len, unsigned flags,
+		  struct idx_chunk_id *ret_id);
+int chunk_put_prepared(struct chunk_store *cs, struct idx_txn *txn, const struct idx_chunk_id *id,
+		       const void *data, size_t len, unsigned flags);
+
+/*
  * Removes the file and the record of every dead chunk (reference count 0),
  * within write transaction @txn.  *ret_freed (may be NULL) counts them.
  */

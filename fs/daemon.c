@@ -298,10 +298,10 @@ struct sweep_arg {
 
 /*
  * Removes chunk files that no record names: written by a batch that never
- * committed.  Safe inside a write transaction: every process writes chunk
- * files only inside its own write transaction (chunk_put), and lets LMDB's
- * writer lock go only by committing, so while we hold it every chunk file
- * of a live writer is named by a committed record.
+ * committed.  Inside a write transaction.  A live writer may have written a
+ * chunk file outside its transaction (chunk_prepare) that no record names
+ * yet; if we remove it, its chunk_put_prepared(), inside its own later
+ * transaction, finds it missing and writes it again.
  */
 static int sweep_unnamed_chunks(struct idx_txn *txn, void *arg)
 {

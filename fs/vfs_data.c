@@ -151,7 +151,8 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
  * inode.  A chunk that cannot be written (ENOSPC) fails before any change.
  */
 static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
-		       uint64_t block, const uint8_t *data, uint32_t len)
+		       uint64_t block, const uint8_t *data, uint32_t len,
+		       const struct idx_chunk_id *prepared)
 {
 	struct idx_extent old, ext;
 	int r = idx_extent_get(txn, &vfs->view, ino, block, &old);
@@ -172,7 +173,12 @@ static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struc
 	} else {
 		unsigned flags = vfs->opts.verify_dedup ? CHUNK_VERIFY : 0;
 		ext = (struct idx_extent){ .kind = IDX_EXTENT_CHUNK, .length = len };
-		r = chunk_put(vfs->store->chunks, txn, data, len, flags, &ext.chunk);
+		if (prepared) {
+			ext.chunk = *prepared;
+			r = chunk_put_prepared(vfs->store->chunks, txn, prepared, data, len, flags);
+		} else {
+			r = chunk_put(vfs->store->chunks, txn, data, len, flags, &ext.chunk);
+		}
 		if (r < 0)
 			return r;   /* nothing changed yet */
 		vfs->chunks_unsynced = true;
@@ -229,7 +235,7 @@ int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
 			uint64_t room = in.size - start;
 			len = room < wb->len ? (uint32_t)room : wb->len;
 		}
-		r = store_block(vfs, txn, vn->ino, &in, wb->block, wb->data, len);
+		r = store_block(vfs, txn, vn->ino, &in, wb->block, wb->data, len, NULL);
 		if (r == 0)
 			wb_remove(vfs, vn, 0);
 	}
@@ -546,6 +552,44 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 
 /* ---- writing --------------------------------------------------------------------- */
 
+/* A whole block's chunk, written before the volume lock is taken. */
+struct prepared_block {
+	uint64_t block;
+	int result;                 /* of chunk_prepare(); 1: not prepared */
+	struct idx_chunk_id id;
+};
+
+/*
+ * Hashes and writes the chunks of the whole, non-zero blocks of a write, in
+ * the calling thread, without the volume lock: the kernel's write-back
+ * threads do this part in parallel.  Block 0 of what may be a small file is
+ * left out (it may end up inline).  Returns the array (NULL if none).
+ */
+static struct prepared_block *prepare_blocks(struct vfs *vfs, const uint8_t *src, size_t size,
+					     uint64_t off, size_t *ret_n)
+{
+	uint64_t bs = vfs->block_size;
+	uint64_t first = (off + bs - 1) / bs, end = (off + size) / bs;
+	*ret_n = 0;
+	if (end <= first)
+		return NULL;
+	struct prepared_block *p = calloc(end - first, sizeof(*p));
+	if (!p)
+		return NULL;   /* the blocks go the slow way, under the lock */
+	unsigned flags = vfs->opts.verify_dedup ? CHUNK_VERIFY : 0;
+	for (uint64_t b = first; b < end; b++) {
+		struct prepared_block *pb = &p[b - first];
+		const uint8_t *data = src + (b * bs - off);
+		pb->block = b;
+		pb->result = 1;
+		if ((b == 0 && off + size <= INLINE_FILE_MAX) || chunk_is_zero(data, bs))
+			continue;
+		pb->result = chunk_prepare(vfs->store->chunks, data, bs, flags, &pb->id);
+	}
+	*ret_n = end - first;
+	return p;
+}
+
 ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, off_t off)
 {
 	struct idx_txn *txn;
@@ -553,13 +597,15 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	struct timespec now;
 	uint64_t bs = vfs->block_size;
 	const uint8_t *src = buf;
-	size_t done = 0;
+	size_t done = 0, nprep;
 
 	if (off < 0)
 		return -EINVAL;
 	if ((uint64_t)off > MAX_FILE_SIZE || size > MAX_FILE_SIZE - (uint64_t)off)
 		return -EFBIG;
 	vfs_now(&now);
+	struct prepared_block *prep = vfs->rdonly ? NULL :
+		prepare_blocks(vfs, src, size, (uint64_t)off, &nprep);
 	pthread_mutex_lock(&vfs->lock);
 	ssize_t r = vfs_write_txn(vfs, &txn);
 	if (r < 0)
@@ -593,10 +639,17 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 		uint32_t n = (uint32_t)(size - done < bs - o ? size - done : bs - o);
 		if (o == 0 && n == bs) {
 			/* a whole block: straight to a chunk; any buffer of it is stale */
+			const struct prepared_block *pb =
+				prep ? &prep[block - prep[0].block] : NULL;
+			if (pb && pb->result < 0) {
+				r = pb->result;   /* its chunk could not be written (ENOSPC) */
+				break;
+			}
 			wb_drop(vfs, vn, block);
 			uint64_t keep = in.size;
 			in.size = newsize;   /* decides inline or chunk */
-			r = store_block(vfs, txn, ino, &in, block, src + done, n);
+			r = store_block(vfs, txn, ino, &in, block, src + done, n,
+					pb && pb->result == 0 ? &pb->id : NULL);
 			in.size = keep;
 		} else {
 			struct wblock *wb;
@@ -627,6 +680,7 @@ out:
 	if (r < 0 && done > 0 && !vfs->broken)
 		r = (ssize_t)done;   /* a short write: what went in stays in */
 	pthread_mutex_unlock(&vfs->lock);
+	free(prep);
 	return r;
 }
 
@@ -872,7 +926,8 @@ static ssize_t share_blocks(struct vfs *vfs, uint64_t ino_in, uint64_t off_in, u
 					uint64_t keep = dst.size;
 					dst.size = dst.size > off_out + (i + 1) * bs ? dst.size
 										     : off_out + (i + 1) * bs;
-					r = store_block(vfs, txn, ino_out, &dst, bout, tmp, (uint32_t)bs);
+					r = store_block(vfs, txn, ino_out, &dst, bout, tmp, (uint32_t)bs,
+							NULL);
 					dst.size = keep;
 				}
 				free(tmp);
