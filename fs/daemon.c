@@ -189,7 +189,43 @@ static int wait_for_child(pid_t pid, int fd)
 
 /* ---- checks ---------------------------------------------------------------- */
 
-static bool is_volfs_mount(const char *dir);
+/* Undoes mountinfo's octal escapes (\040 for a space…) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *out = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = 0;
+}
+
+bool daemon_is_volfs_mount(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root MOUNTPOINT opts... - FSTYPE source superopts */
+		char mnt[PATH_MAX], fstype[64], *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		unescape_mountinfo(mnt);
+		found = !strcmp(mnt, dir) && !strcmp(fstype, "fuse.volfs");
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
 
 static int check_mountpoint(const char *dir, char *err, size_t errlen)
 {
@@ -199,7 +235,7 @@ static int check_mountpoint(const char *dir, char *err, size_t errlen)
 	bool root = r == 0 && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
 		    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 	if (((r < 0 && errno == ENOTCONN) || (root && statfs(dir, &sfs) < 0 && errno == ENOTCONN)) &&
-	    dir[0] == '/' && is_volfs_mount(dir)) {
+	    dir[0] == '/' && daemon_is_volfs_mount(dir)) {
 		/*
 		 * The daemon of a volfs mount here died (killed): its lock went with
 		 * it, so detach what is left of the mount and mount again at once.
@@ -566,27 +602,6 @@ int daemon_main(const struct daemon_config *given)
 
 /* ---- unmounting ------------------------------------------------------------------ */
 
-/* Is @dir (absolute) a volfs mount?  From /proc/self/mountinfo. */
-static bool is_volfs_mount(const char *dir)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	bool found = false;
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root MOUNTPOINT opts... - FSTYPE source superopts */
-		char mnt[PATH_MAX], *sep = strstr(line, " - ");
-		char fstype[64];
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%63s", fstype) != 1)
-			continue;
-		/* mountinfo escapes spaces and such as \040; volfs paths rarely have them */
-		found = !strcmp(mnt, dir) && !strcmp(fstype, "fuse.volfs");
-	}
-	fclose(f);
-	return found;
-}
 
 /*
  * Looks through the store's run/mount-<pid> records (mount point, spec) of
@@ -642,7 +657,7 @@ int daemon_unmount(const char *store_path, const char *dir, char *err, size_t er
 		}
 		snprintf(real, sizeof(real), "%s", dir);   /* a dead mount: take it as given */
 	}
-	if (!is_volfs_mount(real)) {
+	if (!daemon_is_volfs_mount(real)) {
 		snprintf(err, errlen, "%s is not a volfs mount", real);
 		return -EINVAL;
 	}

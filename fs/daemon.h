@@ -44,6 +44,8 @@ int daemon_main(const struct daemon_config *cfg);
  * -EINVAL: not a volfs mount; -EBUSY: in use.  @err gets the message.
  */
 int daemon_unmount(const char *store_path, const char *dir, char *err, size_t errlen);
+/* Is there a volfs mount, live or dead, on @dir (absolute)?  From /proc/self/mountinfo. */
+bool daemon_is_volfs_mount(const char *dir);
 /* The mount point of a live daemon serving @spec in the store; -ENOENT if none. */
 int daemon_find_mount(const char *store_path, const char *spec, char *ret_dir, size_t len);
 
