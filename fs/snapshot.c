@@ -185,7 +185,8 @@ static int snap_set_load(struct idx_txn *txn, const struct idx_volume *v, struct
 		set->e = NULL;
 		return r;
 	}
-	qsort(set->e, set->n, sizeof(*set->e), snap_cmp);
+	if (set->n)
+		qsort(set->e, set->n, sizeof(*set->e), snap_cmp);
 	return 0;
 }
 

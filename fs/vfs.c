@@ -1606,6 +1606,11 @@ out:
 	return r;
 }
 
+void vfs_set_kernel_times(struct vfs *vfs, bool on)
+{
+	vfs->kernel_times = on;
+}
+
 void vfs_set_kernel_writeback(struct vfs *vfs, vfs_writeback_fn fn, void *arg)
 {
 	vfs->kernel_writeback = fn;

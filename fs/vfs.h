@@ -164,6 +164,12 @@ int vfs_snapshot(struct vfs *vfs, const char *name);
  * FUSE mount does not wait for write-back that is still on its way to us.
  */
 typedef int (*vfs_writeback_fn)(void *arg, uint64_t ino);
+/*
+ * Under FUSE's writeback cache the kernel keeps the mtime and ctime of
+ * files it writes, shows them to stat(2) and sends them by setattr; then a
+ * write that reaches us must not set its own (later) times.
+ */
+void vfs_set_kernel_times(struct vfs *vfs, bool on);
 void vfs_set_kernel_writeback(struct vfs *vfs, vfs_writeback_fn fn, void *arg);
 
 /* ---- extended attributes ------------------------------------------------------- */

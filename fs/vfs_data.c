@@ -668,7 +668,8 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	}
 	if (done == 0 || vfs->broken)
 		goto out;   /* r holds the error */
-	in.mtime = in.ctime = now;
+	if (!vfs->kernel_times)
+		in.mtime = in.ctime = now;
 	r = vfs_inode_put(vfs, txn, ino, &in);
 	if (r < 0)
 		goto out;

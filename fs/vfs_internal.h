@@ -73,6 +73,7 @@ struct vfs {
 	bool stopping;
 	/* --- end of lock's fields --- */
 
+	bool kernel_times;               /* set once, before serving: see vfs.h */
 	vfs_writeback_fn kernel_writeback;   /* set once, before serving */
 	void *kernel_writeback_arg;
 
