@@ -754,7 +754,8 @@ static int model_load(struct fsck *f, struct model *m)
 					   m_dir_id, m);
 	if (r < 0)
 		return r;
-	qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
+	if (m->ndirs)
+		qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
 	size_t n = 0;
 	for (size_t i = 0; i < m->ndirs; i++)
 		if (n == 0 || m->dirs[n - 1] != m->dirs[i])
@@ -1422,7 +1423,8 @@ static void check_chunk_refcounts(struct fsck *f)
 		free(l.v);
 		return;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), id_cmp);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), id_cmp);
 	size_t i = 0, k = 0;
 	while (i < l.n || k < f->nrecs) {
 		int cmp = i == l.n ? 1 : k == f->nrecs ? -1 : id_cmp(&l.v[i].id, &f->recs[k].id);

@@ -1051,6 +1051,8 @@ static int ref_cmp(const void *a, const void *b)
 /* The bytes of the chunks all of whose references the drop would release. */
 static int acc_freed_bytes(struct idx_txn *txn, struct drop_acc *acc)
 {
+	if (acc->n == 0)
+		return 0;
 	qsort(acc->refs, acc->n, sizeof(*acc->refs), ref_cmp);
 	for (size_t i = 0; i < acc->n;) {
 		size_t j = i;
