@@ -33,6 +33,8 @@
  */
 #include "chunk.h"
 
+#include "array.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -669,15 +671,8 @@ static int collect_dead(const struct idx_chunk_id *id, const struct idx_chunk *c
 	struct id_list *l = arg;
 
 	(void)c;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct idx_chunk_id *ids = reallocarray(l->ids, cap, sizeof(*ids));
-
-		if (!ids)
-			return -ENOMEM;
-		l->ids = ids;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->ids, l->n, l->cap, 256) < 0)
+		return -ENOMEM;
 	l->ids[l->n++] = *id;
 	return 0;
 }

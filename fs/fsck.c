@@ -34,6 +34,8 @@
  */
 #include "fsck.h"
 
+#include "array.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -142,19 +144,6 @@ struct fsck {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	void *q = reallocarray(*p, ncap, size);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = ncap;
-	return 0;
-}
-
 static int id_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, IDX_CHUNK_ID_SIZE);
@@ -240,7 +229,7 @@ static struct ftree *tree_find(struct fsck *f, uint64_t id)
 
 static void bad_add(struct fsck *f, const struct idx_chunk_id *id, const char *why)
 {
-	if (grow((void **)&f->bad, &f->badcap, f->nbad, sizeof(*f->bad)) < 0) {
+	if (ARRAY_RESERVE(f->bad, f->nbad, f->badcap, 64) < 0) {
 		f->res->operational_error = true;
 		return;
 	}
@@ -312,7 +301,7 @@ static int load_chunk(const void *key, size_t klen, const void *val, size_t vlen
 	struct idx_chunk c;
 	if (klen != IDX_CHUNK_ID_SIZE || idx_decode_chunk(val, vlen, &c) < 0)
 		return 0;
-	if (grow((void **)&f->recs, &f->recscap, f->nrecs, sizeof(*f->recs)) < 0)
+	if (ARRAY_RESERVE(f->recs, f->nrecs, f->recscap, 64) < 0)
 		return -ENOMEM;
 	memcpy(f->recs[f->nrecs].id.bytes, key, IDX_CHUNK_ID_SIZE);
 	f->recs[f->nrecs].c = c;
@@ -371,7 +360,7 @@ static int pages_step(const void *key, size_t klen, const void *val, size_t vlen
 	}
 	if (!why)
 		return 0;
-	if (grow((void **)&w->bad, &w->cap, w->nbad, sizeof(*w->bad)) < 0)
+	if (ARRAY_RESERVE(w->bad, w->nbad, w->cap, 64) < 0)
 		return -ENOMEM;
 	uint8_t *copy = malloc(klen ? klen : 1);
 	if (!copy)
@@ -687,7 +676,7 @@ static struct minode *m_find(struct model *m, uint64_t ino)
 static int m_inode(uint64_t ino, const struct idx_inode *in, void *arg)
 {
 	struct model *m = arg;
-	if (grow((void **)&m->in, &m->incap, m->nin, sizeof(*m->in)) < 0)
+	if (ARRAY_RESERVE(m->in, m->nin, m->incap, 64) < 0)
 		return -ENOMEM;
 	m->in[m->nin++] = (struct minode){ .ino = ino, .in = *in, .first_name = NO_NAME };
 	return 0;
@@ -700,7 +689,7 @@ static int m_dir_id(const struct idx_version *v, const char *why, void *arg)
 		return 0;
 	if (m->ndirs && m->dirs[m->ndirs - 1] == v->ino)
 		return 0;
-	if (grow((void **)&m->dirs, &m->dircap, m->ndirs, sizeof(*m->dirs)) < 0)
+	if (ARRAY_RESERVE(m->dirs, m->ndirs, m->dircap, 64) < 0)
 		return -ENOMEM;
 	m->dirs[m->ndirs++] = v->ino;
 	return 0;
@@ -715,7 +704,7 @@ static int m_dirent(const char *name, size_t namelen, const struct idx_dirent *d
 {
 	struct m_dirent_arg *a = arg;
 	struct model *m = a->m;
-	if (grow((void **)&m->de, &m->decap, m->nde, sizeof(*m->de)) < 0)
+	if (ARRAY_RESERVE(m->de, m->nde, m->decap, 64) < 0)
 		return -ENOMEM;
 	char *copy = strndup(name, namelen);
 	if (!copy)
@@ -984,7 +973,7 @@ static int reach_from(struct model *m, struct minode *top)
 	top->reached = true;
 	if (!S_ISDIR(top->in.mode))
 		return 0;
-	if (grow((void **)&queue, &qcap, qn, sizeof(*queue)) < 0)
+	if (ARRAY_RESERVE(queue, qn, qcap, 64) < 0)
 		return -ENOMEM;
 	queue[qn++] = top->ino;
 	while (qi < qn) {
@@ -997,7 +986,7 @@ static int reach_from(struct model *m, struct minode *top)
 			t->reached = true;
 			if (!S_ISDIR(t->in.mode))
 				continue;
-			if (grow((void **)&queue, &qcap, qn, sizeof(*queue)) < 0) {
+			if (ARRAY_RESERVE(queue, qn, qcap, 64) < 0) {
 				free(queue);
 				return -ENOMEM;
 			}
@@ -1162,7 +1151,7 @@ static int collect_orphan(uint64_t tree, uint64_t ino, void *arg)
 	struct orphan_arg *a = arg;
 	if (tree != a->tree)
 		return 0;
-	if (grow((void **)&a->inos, &a->cap, a->n, sizeof(*a->inos)) < 0)
+	if (ARRAY_RESERVE(a->inos, a->n, a->cap, 64) < 0)
 		return -ENOMEM;
 	a->inos[a->n++] = ino;
 	return 0;
@@ -1216,7 +1205,7 @@ struct ext_list {
 static int collect_extent(uint64_t block, const struct idx_extent *e, void *arg)
 {
 	struct ext_list *l = arg;
-	if (grow((void **)&l->items, &l->cap, l->n, sizeof(*l->items)) < 0)
+	if (ARRAY_RESERVE(l->items, l->n, l->cap, 64) < 0)
 		return -ENOMEM;
 	struct ext_item *it = &l->items[l->n++];
 	it->block = block;
@@ -1398,7 +1387,7 @@ static int collect_cref(const struct idx_version *v, const char *why, void *arg)
 	struct cref_list *l = arg;
 	if (why || v->tombstone || v->extent.kind != IDX_EXTENT_CHUNK)
 		return 0;
-	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
+	if (ARRAY_RESERVE(l->v, l->n, l->cap, 64) < 0)
 		return -ENOMEM;
 	l->v[l->n++] = (struct cref){ .id = v->extent.chunk, .length = v->extent.length };
 	return 0;
@@ -1492,7 +1481,7 @@ static int collect_dead(const void *key, size_t klen, const void *val, size_t vl
 	(void)vlen;
 	if (klen != IDX_CHUNK_ID_SIZE)
 		return 0;
-	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
+	if (ARRAY_RESERVE(l->v, l->n, l->cap, 64) < 0)
 		return -ENOMEM;
 	memcpy(l->v[l->n++].bytes, key, IDX_CHUNK_ID_SIZE);
 	return 0;

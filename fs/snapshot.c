@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "chunk.h"
 #include "volume.h"
 
@@ -157,14 +158,8 @@ static int snap_collect(const char *name, const struct idx_snapshot *s, void *ar
 	struct snap_set *set = arg;
 	if (s->tree != set->tree)
 		return 0;
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 8;
-		struct snap_entry *e = realloc(set->e, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		set->e = e;
-		set->cap = cap;
-	}
+	if (ARRAY_RESERVE(set->e, set->n, set->cap, 8) < 0)
+		return -ENOMEM;
 	snprintf(set->e[set->n].name, sizeof(set->e[0].name), "%s", name);
 	set->e[set->n++].s = *s;
 	return 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "array.h"
 #include "chunk.h"
 #include "snapshot.h"
 #include "vfs_internal.h"
@@ -468,14 +469,8 @@ struct name_list {
 static int collect_xattr(const char *name, const void *value, size_t len, void *arg)
 {
 	struct name_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		char **names = realloc(l->names, cap * sizeof(*names));
-		if (!names)
-			return -ENOMEM;
-		l->names = names;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->names, l->n, l->cap, 8) < 0)
+		return -ENOMEM;
 	l->names[l->n] = strdup(name);
 	if (!l->names[l->n])
 		return -ENOMEM;
@@ -568,14 +563,8 @@ static int collect_orphan(uint64_t tree, uint64_t ino, void *arg)
 	struct orphan_list *l = arg;
 	if (tree != l->tree)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		uint64_t *inos = realloc(l->inos, cap * sizeof(*inos));
-		if (!inos)
-			return -ENOMEM;
-		l->inos = inos;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->inos, l->n, l->cap, 16) < 0)
+		return -ENOMEM;
 	l->inos[l->n++] = ino;
 	return 0;
 }
@@ -1633,13 +1622,8 @@ static void kernel_writeback(struct vfs *vfs)
 		for (struct vnode *vn = vfs->htab[i]; vn; vn = vn->hnext) {
 			if (!vn->kernel_dirty)
 				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				uint64_t *p = realloc(inos, cap * sizeof(*p));
-				if (!p)
-					goto unlock;   /* best effort, as before */
-				inos = p;
-			}
+			if (ARRAY_RESERVE(inos, n, cap, 64) < 0)
+				goto unlock;   /* best effort, as before */
 			inos[n++] = vn->ino;
 		}
 unlock:

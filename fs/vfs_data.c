@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "chunk.h"
 #include "vfs_internal.h"
 
@@ -111,14 +112,8 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 		*ret_wb = &vn->wb[i];
 		return 0;
 	}
-	if (vn->nwb == vn->wbcap) {
-		size_t cap = vn->wbcap ? vn->wbcap * 2 : 4;
-		struct wblock *wb = realloc(vn->wb, cap * sizeof(*wb));
-		if (!wb)
-			return -ENOMEM;
-		vn->wb = wb;
-		vn->wbcap = cap;
-	}
+	if (ARRAY_RESERVE(vn->wb, vn->nwb, vn->wbcap, 4) < 0)
+		return -ENOMEM;
 	uint8_t *data = malloc(vfs->block_size);
 	uint32_t len = 0;
 	if (!data)
@@ -289,14 +284,8 @@ static int collect_block(uint64_t block, const struct idx_extent *ext, void *arg
 	struct block_list *l = arg;
 	if (l->n == l->max)
 		return 1;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *b = realloc(l->blocks, cap * sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		l->blocks = b;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->blocks, l->n, l->cap, 64) < 0)
+		return -ENOMEM;
 	l->blocks[l->n++] = block;
 	return 0;
 }
@@ -590,6 +579,26 @@ static struct prepared_block *prepare_blocks(struct vfs *vfs, const uint8_t *src
 	return p;
 }
 
+/*
+ * With the volume lock held: the batch, the inode and the vnode of regular
+ * file @ino that is about to change.  Not a regular file: -EISDIR for a
+ * directory, @not_regular otherwise.
+ */
+static int file_change_begin(struct vfs *vfs, uint64_t ino, int not_regular,
+			     struct idx_txn **ret_txn, struct idx_inode *ret_in,
+			     struct vnode **ret_vn)
+{
+	int r = vfs_write_txn(vfs, ret_txn);
+	if (r == 0)
+		r = vfs_inode_get(vfs, *ret_txn, ino, ret_in);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(ret_in->mode))
+		return S_ISDIR(ret_in->mode) ? -EISDIR : not_regular;
+	*ret_vn = vnode_get(vfs, ino);
+	return *ret_vn ? 0 : -ENOMEM;
+}
+
 ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, off_t off)
 {
 	struct idx_txn *txn;
@@ -607,21 +616,10 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	struct prepared_block *prep = vfs->rdonly ? NULL :
 		prepare_blocks(vfs, src, size, (uint64_t)off, &nprep);
 	pthread_mutex_lock(&vfs->lock);
-	ssize_t r = vfs_write_txn(vfs, &txn);
+	struct vnode *vn;
+	ssize_t r = file_change_begin(vfs, ino, -EINVAL, &txn, &in, &vn);
 	if (r < 0)
 		goto out;
-	r = vfs_inode_get(vfs, txn, ino, &in);
-	if (r < 0)
-		goto out;
-	if (!S_ISREG(in.mode)) {
-		r = S_ISDIR(in.mode) ? -EISDIR : -EINVAL;
-		goto out;
-	}
-	struct vnode *vn = vnode_get(vfs, ino);
-	if (!vn) {
-		r = -ENOMEM;
-		goto out;
-	}
 	/*
 	 * Invariant 5: past the dirty limit, write back before taking more.  If
 	 * that fails (ENOSPC), this write is refused: buffered data that cannot
@@ -735,21 +733,10 @@ int vfs_fallocate(struct vfs *vfs, uint64_t ino, int mode, off_t off, off_t len)
 	uint64_t start = (uint64_t)off, end = (uint64_t)off + (uint64_t)len;
 	vfs_now(&now);
 	pthread_mutex_lock(&vfs->lock);
-	int r = vfs_write_txn(vfs, &txn);
+	struct vnode *vn;
+	int r = file_change_begin(vfs, ino, -ENODEV, &txn, &in, &vn);
 	if (r < 0)
 		goto out;
-	r = vfs_inode_get(vfs, txn, ino, &in);
-	if (r < 0)
-		goto out;
-	if (!S_ISREG(in.mode)) {
-		r = S_ISDIR(in.mode) ? -EISDIR : -ENODEV;
-		goto out;
-	}
-	struct vnode *vn = vnode_get(vfs, ino);
-	if (!vn) {
-		r = -ENOMEM;
-		goto out;
-	}
 	bool changed = false;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		uint64_t zend = end < in.size ? end : in.size;

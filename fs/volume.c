@@ -18,6 +18,7 @@
  *     same tree at once.  Ids are never reused, so the lock file of a
  *     removed volume is deleted once its tree is gone.
  */
+#include "array.h"
 #include "volume.h"
 #include "snapshot.h"
 
@@ -275,15 +276,8 @@ static int collect_doomed(uint64_t tree, const struct idx_tree *t, void *arg)
 
 	if (!(t->flags & IDX_TREE_DOOMED))
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct doomed *items = reallocarray(l->items, cap, sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		l->items = items;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->items, l->n, l->cap, 8) < 0)
+		return -ENOMEM;
 	l->items[l->n++] = (struct doomed){ .tree = tree, .volume = t->volume };
 	return 0;
 }
@@ -329,15 +323,8 @@ static int collect_snapshot(const char *name, const struct idx_snapshot *snap, v
 	struct name_list *l = arg;
 
 	(void)snap;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		char **names = reallocarray(l->names, cap, sizeof(*names));
-
-		if (!names)
-			return -ENOMEM;
-		l->names = names;
-		l->cap = cap;
-	}
+	if (ARRAY_RESERVE(l->names, l->n, l->cap, 8) < 0)
+		return -ENOMEM;
 	l->names[l->n] = strdup(name);
 	if (!l->names[l->n])
 		return -ENOMEM;
@@ -469,15 +456,8 @@ static int stats_inode(uint64_t ino, const struct idx_inode *inode, void *arg)
 	if (!S_ISREG(inode->mode))
 		return 0;
 	a->st.bytes += inode->size;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		uint64_t *files = reallocarray(a->files, cap, sizeof(*files));
-
-		if (!files)
-			return -ENOMEM;
-		a->files = files;
-		a->cap = cap;
-	}
+	if (ARRAY_RESERVE(a->files, a->n, a->cap, 64) < 0)
+		return -ENOMEM;
 	a->files[a->n++] = ino;
 	return 0;
 }
