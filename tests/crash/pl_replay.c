@@ -165,7 +165,7 @@ static uint64_t parent_key(const char *p, size_t len)
 /* ---- the log ------------------------------------------------------------------ */
 
 struct rec {
-	const struct pl_rec *h;
+	struct pl_rec h;        /* copied: records in the log are not aligned */
 	char *p1, *p2;          /* NUL-terminated copies */
 	const uint8_t *data;
 };
@@ -190,7 +190,9 @@ static void load(const char *path)
 	for (off_t pos = 0; pos < size;) {
 		if ((size_t)(size - pos) < sizeof(struct pl_rec))
 			die("%s: cut record at %lld", path, (long long)pos);
-		const struct pl_rec *h = (const void *)(buf + pos);
+		struct pl_rec hdr;
+		memcpy(&hdr, buf + pos, sizeof(hdr));
+		const struct pl_rec *h = &hdr;
 		if (h->magic != PL_MAGIC)
 			die("%s: bad record at %lld", path, (long long)pos);
 		size_t dlen = h->type == PL_WRITE ? (size_t)h->len : 0;
@@ -203,9 +205,9 @@ static void load(const char *path)
 			if (!recs)
 				die("out of memory");
 		}
-		const char *p = (const char *)(h + 1);
+		const char *p = (const char *)(buf + pos + sizeof(hdr));
 		struct rec *r = &recs[nrec++];
-		r->h = h;
+		r->h = hdr;
 		r->p1 = strndup(p, h->plen);
 		r->p2 = strndup(p + h->plen, h->p2len);
 		r->data = (const uint8_t *)p + h->plen + h->p2len;
@@ -226,7 +228,7 @@ static void barriers(size_t k)
 	struct map seq_idx = { 0 };
 
 	for (size_t i = 0; i < k; i++) {
-		const struct pl_rec *h = recs[i].h;
+		const struct pl_rec *h = &recs[i].h;
 		int64_t b;
 		if (h->type == PL_FSYNC_BEGIN || h->type == PL_SYNCFS_BEGIN) {
 			if (map_get(&seq_idx, h->seq, &b))
@@ -268,7 +270,7 @@ static bool no_barriers;   /* PL_REPLAY_NO_BARRIERS=1: the harness's own check *
 
 static bool covered(size_t i)
 {
-	const struct pl_rec *h = recs[i].h;
+	const struct pl_rec *h = &recs[i].h;
 
 	if (no_barriers)
 		return h->type > PL_MKDIR;
@@ -343,7 +345,7 @@ static void put_name(const char *obj, const char *path)
 static void apply_write(const struct rec *r, bool torn)
 {
 	char name[64];
-	const struct pl_rec *h = r->h;
+	const struct pl_rec *h = &r->h;
 	if (!obj_of(h->ino, name, sizeof(name))) {
 		n_unknown++;
 		return;
@@ -392,7 +394,7 @@ static void replay(size_t k)
 
 	for (size_t i = 0; i < k; i++) {
 		const struct rec *r = &recs[i];
-		const struct pl_rec *h = r->h;
+		const struct pl_rec *h = &r->h;
 		bool must = covered(i), keep = must || next_rand() % 2;
 
 		/* which inode an open names is known whatever the disk kept */
@@ -496,13 +498,13 @@ static size_t pick_k(void)
 {
 	size_t nend = 0;
 	for (size_t i = 0; i < nrec; i++)
-		nend += recs[i].h->type == PL_FSYNC_END || recs[i].h->type == PL_SYNCFS_END;
+		nend += recs[i].h.type == PL_FSYNC_END || recs[i].h.type == PL_SYNCFS_END;
 	if (nend && next_rand() % 4) {
 		size_t want = (size_t)(next_rand() % nend);
 		for (size_t i = 0; i < nrec; i++)
-			if ((recs[i].h->type == PL_FSYNC_END || recs[i].h->type == PL_SYNCFS_END) &&
+			if ((recs[i].h.type == PL_FSYNC_END || recs[i].h.type == PL_SYNCFS_END) &&
 			    !want--) {
-				pick_how = recs[i].h->type == PL_FSYNC_END ? "in-fsync" : "in-syncfs";
+				pick_how = recs[i].h.type == PL_FSYNC_END ? "in-fsync" : "in-syncfs";
 				return i;
 			}
 	}
@@ -515,7 +517,7 @@ static void dump(void)
 	static const char *const names[] = { "?", "open", "write", "trunc", "link", "rename",
 		"unlink", "mkdir", "fsync{", "fsync}", "syncfs{", "syncfs}" };
 	for (size_t i = 0; i < nrec; i++) {
-		const struct pl_rec *h = recs[i].h;
+		const struct pl_rec *h = &recs[i].h;
 		printf("%zu seq=%" PRIu64 " ts=%" PRIu64 " %s flags=%u ino=%" PRIu64 " off=%" PRId64
 		       " len=%" PRIu64 " %s %s\n", i, h->seq, h->ts,
 		       h->type < sizeof(names) / sizeof(names[0]) ? names[h->type] : "?", h->flags,
@@ -550,7 +552,7 @@ int main(int argc, char **argv)
 	replay(k);
 	remove_objects();
 	printf("k=%zu (%s) n=%zu cutoff=%" PRIu64 " applied=%zu covered=%zu dropped=%zu torn=%zu "
-	       "unknown=%zu\n", k, pick_how, nrec, k < nrec ? recs[k].h->ts : UINT64_MAX, n_applied,
+	       "unknown=%zu\n", k, pick_how, nrec, k < nrec ? recs[k].h.ts : UINT64_MAX, n_applied,
 	       n_covered, n_dropped, n_torn, n_unknown);
 	return 0;
 }
