@@ -1932,58 +1932,6 @@ static int take_locks(struct fsck *f)
 	return 0;
 }
 
-/*
- * Opens the store read-write like store_open(), but without the recovery a
- * read-write open does on the index (finishing removals, which frees dead
- * chunks): with reference counts not yet checked, freeing "dead" chunks
- * could delete live data.  fsck runs that recovery itself after its repairs.
- * Temp files of dead processes are removed (CHUNK_STORE_CLEAN_TMP), as any
- * read-write open does.
- */
-static int open_store_for_repair(const char *path, struct store **ret)
-{
-	struct idx_txn *txn;
-	char *index_dir = NULL;
-	int r;
-	struct store *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->dirfd = -1;
-	s->path = strdup(path);
-	if (!s->path || asprintf(&index_dir, "%s/index", path) < 0) {
-		index_dir = NULL;
-		r = -ENOMEM;
-		goto fail;
-	}
-	s->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (faccessat(s->dirfd, "index/data.mdb", F_OK, 0) < 0) {
-		r = errno == ENOENT ? -ENODATA : -errno;
-		goto fail;
-	}
-	r = idx_env_open(index_dir, 0, 0, &s->idx);
-	if (r == 0)
-		r = idx_txn_begin(s->idx, IDX_TXN_RDONLY, &txn);
-	if (r < 0)
-		goto fail;
-	r = idx_meta_get(txn, &s->meta);
-	idx_txn_abort(txn);
-	if (r == 0)
-		r = chunk_store_open(path, s->meta.secret, CHUNK_STORE_CLEAN_TMP, &s->chunks);
-	if (r < 0)
-		goto fail;
-	free(index_dir);
-	*ret = s;
-	return 0;
-fail:
-	free(index_dir);
-	store_close(s);
-	return r;
-}
-
 int fsck_exit_status(const struct fsck_result *res)
 {
 	int status = 0;
@@ -2008,8 +1956,8 @@ int fsck_store(const char *store_path, const struct fsck_options *opts, struct f
 	f->out = opts->out ? opts->out : stdout;
 	f->repair = opts->mode != FSCK_CHECK;
 
-	r = f->repair ? open_store_for_repair(store_path, &f->store)
-		      : store_open(store_path, STORE_RDONLY, &f->store);
+	/* repairs recount before anything is freed: no recovery at open */
+	r = store_open(store_path, f->repair ? STORE_NO_RECOVERY : STORE_RDONLY, &f->store);
 	if (r < 0) {
 		fprintf(f->out, "fsck.volfs: cannot open store %s: %s\n", store_path, strerror(-r));
 		if (r == -EUCLEAN)

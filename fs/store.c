@@ -287,7 +287,7 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 	if (r < 0)
 		goto fail;
 
-	if (!rdonly) {
+	if (!rdonly && !(flags & STORE_NO_RECOVERY)) {
 		r = volume_finish_removals(store);
 		if (r < 0)
 			goto fail;

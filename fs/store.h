@@ -41,6 +41,12 @@ struct store {
 
 enum store_flags {
 	STORE_RDONLY = 1 << 0,
+	/*
+	 * Read-write, but without the recovery a read-write open does (finishing
+	 * interrupted removals, which frees dead chunks): for fsck, which must
+	 * check reference counts before anything is freed on their word.
+	 */
+	STORE_NO_RECOVERY = 1 << 1,
 };
 
 /* --store if given, else $VOLFS_STORE if set and non-empty, else STORE_DEFAULT_PATH. */
