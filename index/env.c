@@ -45,6 +45,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_DEADCHUNKS] = DB_DEADCHUNKS,
 	[DBI_ORPHANS] = DB_ORPHANS,
 	[DBI_CHANGES] = DB_CHANGES,
+	[DBI_JOURNAL] = DB_JOURNAL,
 };
 
 int idx_errno(int rc)

@@ -86,7 +86,7 @@ int idx_update(struct idx_env *env, idx_update_fn fn, void *arg);
 
 /* ---- store metadata -------------------------------------------------- */
 
-#define IDX_FORMAT_VERSION 1
+#define IDX_FORMAT_VERSION 2
 #define IDX_SECRET_SIZE 192     /* bytes of the XXH3 key (>= XXH3_SECRET_SIZE_MIN) */
 
 struct idx_meta {
@@ -344,11 +344,34 @@ int idx_orphan_del(struct idx_txn *txn, uint64_t tree, uint64_t ino);   /* -ENOE
 typedef int (*idx_orphan_fn)(uint64_t tree, uint64_t ino, void *arg);
 int idx_orphan_foreach(struct idx_txn *txn, idx_orphan_fn fn, void *arg);
 
+/* ---- the write journal: fsync'd partial-block writes (schema.h) ------- */
+
+struct idx_journal_rec {
+	uint64_t ino, block;
+	uint32_t seq;            /* order within the block: later records win */
+	uint32_t offset;         /* within the block */
+	uint32_t length;         /* > 0 */
+	const void *data;        /* see the lifetime rule at the top */
+};
+
+int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec);
+/* Deletes the records of blocks [@first, @end) of @ino. */
+int idx_journal_del_blocks(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t first,
+			   uint64_t end);
+/* Deletes every record of @tree. */
+int idx_journal_del_tree(struct idx_txn *txn, uint64_t tree);
+typedef int (*idx_journal_fn)(const struct idx_journal_rec *rec, void *arg);
+/* The records of @tree in (ino, block, seq) order; -EUCLEAN for a malformed one. */
+int idx_journal_foreach(struct idx_txn *txn, uint64_t tree, idx_journal_fn fn, void *arg);
+/* The records of one block, in seq order. */
+int idx_journal_foreach_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t block,
+			      idx_journal_fn fn, void *arg);
+
 /* ---- removal of whole trees ------------------------------------------ */
 
 /*
  * Deletes at most @budget records (every version of inodes, dirents, extents,
- * xattrs, orphans) of @tree, dropping the chunk references of its extents.
+ * xattrs, orphans, journal records) of @tree, dropping the chunk references of its extents.
  * When nothing is left it deletes the tree record too and returns 1;
  * returns 0 when records remain (call again in a new transaction).
  */

@@ -26,6 +26,7 @@ enum dbi_index {
 	DBI_DEADCHUNKS,
 	DBI_ORPHANS,
 	DBI_CHANGES,
+	DBI_JOURNAL,
 	DBI_COUNT
 };
 

@@ -586,3 +586,131 @@ int idx_orphan_foreach(struct idx_txn *txn, idx_orphan_fn fn, void *arg)
 	struct orphan_scan s = { fn, arg };
 	return scan(txn, DBI_ORPHANS, NULL, 0, orphan_step, &s);
 }
+
+/* ---- the write journal (schema.h) ------------------------------------------- */
+
+#define JOURNAL_KEY_SIZE 28   /* tree, ino, block, seq */
+
+int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec)
+{
+	uint8_t key[JOURNAL_KEY_SIZE];
+	if (rec->length == 0)
+		return -EINVAL;
+	put_be64(key, tree);
+	put_be64(key + 8, rec->ino);
+	put_be64(key + 16, rec->block);
+	put_be32(key + 24, rec->seq);
+	MDB_val k = { .mv_size = sizeof(key), .mv_data = key };
+	MDB_val v = { .mv_size = 4 + (size_t)rec->length };
+	int r = idx_put(txn, DBI_JOURNAL, &k, &v, MDB_RESERVE);
+	if (r < 0)
+		return r;
+	put_be32(v.mv_data, rec->offset);
+	memcpy((uint8_t *)v.mv_data + 4, rec->data, rec->length);
+	return 0;
+}
+
+static int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret)
+{
+	if (k->mv_size != JOURNAL_KEY_SIZE || v->mv_size <= 4)
+		return -EUCLEAN;
+	const uint8_t *kb = k->mv_data;
+	*ret = (struct idx_journal_rec){
+		.ino = get_be64(kb + 8), .block = get_be64(kb + 16), .seq = get_be32(kb + 24),
+		.offset = get_be32(v->mv_data), .length = (uint32_t)(v->mv_size - 4),
+		.data = (const uint8_t *)v->mv_data + 4,
+	};
+	return v->mv_size - 4 > UINT32_MAX ? -EUCLEAN : 0;
+}
+
+struct journal_scan {
+	idx_journal_fn fn;
+	void *arg;
+};
+
+static int journal_step(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct journal_scan *s = arg;
+	struct idx_journal_rec rec;
+	int r = journal_decode(k, v, &rec);
+	return r < 0 ? r : s->fn(&rec, s->arg);
+}
+
+int idx_journal_foreach(struct idx_txn *txn, uint64_t tree, idx_journal_fn fn, void *arg)
+{
+	struct journal_scan s = { fn, arg };
+	uint8_t prefix[8];
+	put_be64(prefix, tree);
+	return scan(txn, DBI_JOURNAL, prefix, sizeof(prefix), journal_step, &s);
+}
+
+int idx_journal_foreach_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t block,
+			      idx_journal_fn fn, void *arg)
+{
+	struct journal_scan s = { fn, arg };
+	uint8_t prefix[24];
+	put_be64(prefix, tree);
+	put_be64(prefix + 8, ino);
+	put_be64(prefix + 16, block);
+	return scan(txn, DBI_JOURNAL, prefix, sizeof(prefix), journal_step, &s);
+}
+
+/* Deletes the records at or after key prefix @from for as long as @in_range holds. */
+static int journal_del_range(struct idx_txn *txn, const uint8_t *from, size_t plen,
+			     bool (*in_range)(const MDB_val *k, const void *arg), const void *arg)
+{
+	MDB_cursor *cur;
+	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_JOURNAL), &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		/* each pass deletes the first record left in the range */
+		MDB_val k = { .mv_size = plen, .mv_data = (void *)from }, v;
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && !in_range(&k, arg)))
+			break;
+		r = rc ? idx_errno(rc) : idx_cursor_del(txn, cur);
+		if (r < 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+/* [tree | ino | first, tree | ino | end): the key range of some blocks of a file */
+struct block_range {
+	uint8_t lo[24];
+	uint8_t hi[24];
+};
+
+static bool below_hi(const MDB_val *k, const void *arg)
+{
+	const struct block_range *br = arg;
+	return k->mv_size >= 24 && memcmp(k->mv_data, br->hi, 24) < 0;
+}
+
+int idx_journal_del_blocks(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t first,
+			   uint64_t end)
+{
+	struct block_range br;
+	if (first >= end)
+		return 0;
+	put_be64(br.lo, tree);
+	put_be64(br.lo + 8, ino);
+	put_be64(br.lo + 16, first);
+	memcpy(br.hi, br.lo, 16);
+	put_be64(br.hi + 16, end);
+	return journal_del_range(txn, br.lo, sizeof(br.lo), below_hi, &br);
+}
+
+static bool same_tree(const MDB_val *k, const void *arg)
+{
+	return k->mv_size >= 8 && memcmp(k->mv_data, arg, 8) == 0;
+}
+
+int idx_journal_del_tree(struct idx_txn *txn, uint64_t tree)
+{
+	uint8_t prefix[8];
+	put_be64(prefix, tree);
+	return journal_del_range(txn, prefix, sizeof(prefix), same_tree, prefix);
+}

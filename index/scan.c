@@ -17,7 +17,7 @@
 
 _Static_assert((int)IDX_DB_COUNT == (int)DBI_COUNT, "idx_db and dbi_index differ");
 _Static_assert((int)IDX_DB_INODES == (int)DBI_INODES && (int)IDX_DB_ORPHANS == (int)DBI_ORPHANS &&
-	       (int)IDX_DB_CHANGES == (int)DBI_CHANGES,
+	       (int)IDX_DB_CHANGES == (int)DBI_CHANGES && (int)IDX_DB_JOURNAL == (int)DBI_JOURNAL,
 	       "idx_db and dbi_index must list the databases in the same order");
 
 static const char *const db_names[IDX_DB_COUNT] = {
@@ -33,6 +33,7 @@ static const char *const db_names[IDX_DB_COUNT] = {
 	[IDX_DB_DEADCHUNKS] = DB_DEADCHUNKS,
 	[IDX_DB_ORPHANS] = DB_ORPHANS,
 	[IDX_DB_CHANGES] = DB_CHANGES,
+	[IDX_DB_JOURNAL] = DB_JOURNAL,
 };
 
 const char *idx_db_name(enum idx_db db)
@@ -175,6 +176,14 @@ const char *idx_record_check(enum idx_db db, const void *key, size_t klen,
 			return "logical key name not terminated by 00";
 		return vlen == 8 ? NULL : "value is not 8 bytes";
 	}
+	case IDX_DB_JOURNAL:
+		/* tree | ino | block | seq -> offset | bytes (format.md §4.10) */
+		if (klen != 28)
+			return "key is not 28 bytes";
+		if (vlen <= 4)
+			return "value holds no bytes";
+		/* fsck holds offset + length to the volume's block size */
+		return vlen - 4 > UINT32_MAX ? "value too long" : NULL;
 	default:
 		return "a versioned database";
 	}
@@ -230,6 +239,18 @@ int idx_decode_chunk(const void *val, size_t vlen, struct idx_chunk *ret)
 	memcpy(&d, val, sizeof(d));
 	*ret = (struct idx_chunk){ .refs = be64toh(d.refs), .length = be32toh(d.length) };
 	return 0;
+}
+
+void idx_decode_journal(const void *key, const void *val, size_t vlen, uint64_t *ret_tree,
+			struct idx_journal_rec *ret)
+{
+	const uint8_t *k = key;
+	*ret_tree = get_be64(k);
+	*ret = (struct idx_journal_rec){
+		.ino = get_be64(k + 8), .block = get_be64(k + 16), .seq = get_be32(k + 24),
+		.offset = get_be32(val), .length = (uint32_t)(vlen - 4),
+		.data = (const uint8_t *)val + 4,
+	};
 }
 
 uint64_t idx_decode_be64(const void *p)

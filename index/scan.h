@@ -38,6 +38,7 @@ enum idx_db {
 	IDX_DB_DEADCHUNKS,
 	IDX_DB_ORPHANS,
 	IDX_DB_CHANGES,
+	IDX_DB_JOURNAL,
 	IDX_DB_COUNT
 };
 
@@ -75,6 +76,9 @@ int idx_decode_volume(const void *val, size_t vlen, struct idx_volume *ret);
 int idx_decode_tree(const void *val, size_t vlen, struct idx_tree *ret);
 int idx_decode_snapshot(const void *val, size_t vlen, struct idx_snapshot *ret);
 int idx_decode_chunk(const void *val, size_t vlen, struct idx_chunk *ret);
+/* A journal record (its shape checked by idx_record_check() first). */
+void idx_decode_journal(const void *key, const void *val, size_t vlen, uint64_t *ret_tree,
+			struct idx_journal_rec *ret);
 /* A be64 value (meta counters, the volume id of a snapshot key, tree keys). */
 uint64_t idx_decode_be64(const void *p);
 

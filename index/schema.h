@@ -22,6 +22,7 @@
  *   deadchunks 16-byte chunk id                             -> (empty)
  *   orphans    be64 tree, be64 ino                          -> (empty)
  *   changes    be64 tree, be64 gen, u8 db, logical key       -> be64 older gen (0: none)
+ *   journal    be64 tree, be64 ino, be64 block, be32 seq     -> be32 offset, bytes
  *
  * Versioned records (inodes, dirents, extents, xattrs):
  *  1. A key is  tree | logical key | ~gen.  The logical key of a database is
@@ -39,6 +40,12 @@
  *     they concern, so their cost follows what changed, not the tree's size.
  *     The db byte is the DBI number of the versioned database (schema order
  *     below: inodes 4, dirents 5, extents 6, xattrs 7).
+ *
+ * The journal (not versioned; only live trees have records): partial-block
+ * writes that an fsync made durable before their block was written back as
+ * a chunk.  A block's content is its extent with its journal records laid
+ * over it in seq order, cut at the file's size.  Writing the block back
+ * deletes its records in the same transaction.  Format 2 added it.
  */
 #ifndef VOLFS_INDEX_SCHEMA_H
 #define VOLFS_INDEX_SCHEMA_H
@@ -57,6 +64,7 @@
 #define DB_DEADCHUNKS "deadchunks"
 #define DB_ORPHANS    "orphans"
 #define DB_CHANGES    "changes"
+#define DB_JOURNAL    "journal"
 
 #define META_FORMAT      "format"       /* be32 */
 #define META_SECRET      "secret"       /* IDX_SECRET_SIZE bytes */

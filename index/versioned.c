@@ -971,7 +971,7 @@ static int reap_db(struct idx_txn *txn, enum dbi_index db, uint64_t tree, size_t
 
 /* The databases whose keys start with a tree id. */
 static const enum dbi_index tree_dbs[] = { DBI_EXTENTS, DBI_XATTRS, DBI_DIRENTS, DBI_INODES,
-					   DBI_ORPHANS, DBI_CHANGES };
+					   DBI_ORPHANS, DBI_CHANGES, DBI_JOURNAL };
 #define TREE_DB_COUNT (sizeof(tree_dbs) / sizeof(tree_dbs[0]))
 
 int idx_tree_reap(struct idx_txn *txn, uint64_t tree, size_t budget)

@@ -112,7 +112,7 @@ S=$TMP/future
 before=$(state "$S")
 for cmd in list "create x" "inspect keep" "rm keep"; do
 	# shellcheck disable=SC2086
-	bad 1 "store $S: store format 7 is newer than this volfs reads \(1\)" -- v $cmd
+	bad 1 "store $S: store format 7 is newer than this volfs reads \(2\)" -- v $cmd
 done
 bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
 

@@ -586,6 +586,74 @@ static void orphans_round_trip(void)
 	idx_env_close(env);
 }
 
+/* Journal records: in (ino, block, seq) order, deleted by block range and by tree. */
+struct journal_seen {
+	int n;
+	uint64_t last;          /* ino << 32 | block << 8 | seq of the previous record */
+	bool in_order;
+	uint32_t bytes;
+};
+
+static int journal_seen(const struct idx_journal_rec *rec, void *arg)
+{
+	struct journal_seen *js = arg;
+	uint64_t pos = rec->ino << 32 | rec->block << 8 | rec->seq;
+	if (js->n && pos <= js->last)
+		js->in_order = false;
+	js->last = pos;
+	js->n++;
+	js->bytes += rec->length;
+	return 0;
+}
+
+static int journal_put(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t block,
+		       uint32_t seq, uint32_t len)
+{
+	static uint8_t data[9000];
+	struct idx_journal_rec rec = { .ino = ino, .block = block, .seq = seq, .offset = 100,
+				       .length = len, .data = data };
+	return idx_journal_put(txn, tree, &rec);
+}
+
+static void journal_round_trip(void)
+{
+	struct idx_env *env = open_new("journal");
+	struct idx_txn *txn = begin(env, 0);
+	struct journal_seen js = { .in_order = true };
+	CHECK_OK(journal_put(txn, 1, 7, 3, 1, 10));
+	CHECK_OK(journal_put(txn, 1, 7, 3, 0, 8192));   /* an overflow page in LMDB */
+	CHECK_OK(journal_put(txn, 1, 7, 4, 0, 20));
+	CHECK_OK(journal_put(txn, 1, 7, 9, 0, 30));
+	CHECK_OK(journal_put(txn, 1, 8, 0, 0, 40));
+	CHECK_OK(journal_put(txn, 2, 7, 3, 0, 50));
+	CHECK_EQ(journal_put(txn, 1, 9, 0, 0, 0), -EINVAL);
+	CHECK_OK(idx_journal_foreach(txn, 1, journal_seen, &js));
+	CHECK_EQ(js.n, 5);
+	CHECK(js.in_order);
+	CHECK_EQ(js.bytes, 10 + 8192 + 20 + 30 + 40);
+	js = (struct journal_seen){ .in_order = true };
+	CHECK_OK(idx_journal_foreach_block(txn, 1, 7, 3, journal_seen, &js));
+	CHECK_EQ(js.n, 2);
+	CHECK_EQ(js.bytes, 8192 + 10);
+	/* blocks [4, 9) of inode 7: only block 4 */
+	CHECK_OK(idx_journal_del_blocks(txn, 1, 7, 4, 9));
+	js = (struct journal_seen){ .in_order = true };
+	CHECK_OK(idx_journal_foreach(txn, 1, journal_seen, &js));
+	CHECK_EQ(js.n, 4);
+	CHECK_OK(idx_journal_del_blocks(txn, 1, 7, 0, UINT64_MAX));
+	js = (struct journal_seen){ .in_order = true };
+	CHECK_OK(idx_journal_foreach(txn, 1, journal_seen, &js));
+	CHECK_EQ(js.n, 1);   /* inode 8's */
+	CHECK_OK(idx_journal_del_tree(txn, 1));
+	js = (struct journal_seen){ .in_order = true };
+	CHECK_OK(idx_journal_foreach(txn, 1, journal_seen, &js));
+	CHECK_EQ(js.n, 0);
+	CHECK_OK(idx_journal_foreach(txn, 2, journal_seen, &js));
+	CHECK_EQ(js.n, 1);   /* another tree's stays */
+	idx_txn_abort(txn);
+	idx_env_close(env);
+}
+
 /* The map grows instead of failing, within one idx_update() too. */
 struct fill_arg {
 	int n;
@@ -687,6 +755,7 @@ int main(void)
 	RUN(clone_falls_through);
 	RUN(chunk_refs_follow_versions);
 	RUN(orphans_round_trip);
+	RUN(journal_round_trip);
 	RUN(map_grows);
 	RUN(reopened_by_new_process);
 	RUN(corrupt_index_is_euclean);
