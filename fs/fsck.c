@@ -72,6 +72,7 @@ static const struct {
 	[FSCK_NLINK] = { "check_nlink", "I27" },
 	[FSCK_ORPHANS] = { "check_orphans", "I28" },
 	[FSCK_EXTENTS_WITHIN_SIZE] = { "check_extents_within_size", "I32" },
+	[FSCK_JOURNAL] = { "check_journal", "I39" },
 	[FSCK_CHUNK_REFCOUNTS] = { "check_chunk_refcounts", "I10" },
 	[FSCK_DEAD_LIST] = { "check_dead_list", "I11" },
 	[FSCK_CHUNK_PRESENCE] = { "check_chunk_presence", "I7" },
@@ -354,7 +355,8 @@ static int pages_step(const void *key, size_t klen, const void *val, size_t vlen
 			w->f->max_tree_seen = v.tree;
 	} else {
 		why = idx_record_check(w->db, key, klen, val, vlen);
-		if (!why && (w->db == IDX_DB_ORPHANS || w->db == IDX_DB_CHANGES) &&
+		if (!why && (w->db == IDX_DB_ORPHANS || w->db == IDX_DB_CHANGES ||
+			     w->db == IDX_DB_JOURNAL) &&
 		    idx_decode_be64(key) > w->f->max_tree_seen)
 			w->f->max_tree_seen = idx_decode_be64(key);
 	}
@@ -397,7 +399,7 @@ static void check_index_pages(struct fsck *f)
 			stopped(f, c, r, idx_db_name(db));
 		bool deletable = idx_db_versioned(db) || db == IDX_DB_CHUNKS ||
 				 db == IDX_DB_DEADCHUNKS || db == IDX_DB_ORPHANS ||
-				 db == IDX_DB_CHANGES;
+				 db == IDX_DB_CHANGES || db == IDX_DB_JOURNAL;
 		for (size_t i = 0; i < w.nbad; i++) {
 			char hex[2 * 64 + 1];
 			int fix = 0;
@@ -1298,6 +1300,65 @@ static void check_extents_within_size(struct fsck *f, struct model *m)
 	}
 }
 
+struct journal_arg {
+	struct model *m;
+	struct journal_bad {
+		uint64_t ino, block;
+		const char *why;
+	} *bad;
+	size_t nbad, cap;
+	uint64_t records;
+};
+
+static int journal_record(const struct idx_journal_rec *rec, void *arg)
+{
+	struct journal_arg *a = arg;
+	struct minode *n = m_find(a->m, rec->ino);
+	const char *why = NULL;
+	a->records++;
+	if (!n)
+		why = "its inode does not exist";
+	else if (!S_ISREG(n->in.mode))
+		why = "its inode is not a regular file";
+	else if (rec->block * a->m->bs >= n->in.size)
+		why = "its block lies past the end of the file";
+	else if (rec->offset > a->m->bs || rec->length > a->m->bs - rec->offset)
+		why = "its bytes end past the block";
+	if (!why)
+		return 0;
+	if (a->nbad && a->bad[a->nbad - 1].ino == rec->ino && a->bad[a->nbad - 1].block == rec->block)
+		return 0;   /* one report per block */
+	if (ARRAY_RESERVE(a->bad, a->nbad, a->cap, 16) < 0)
+		return -ENOMEM;
+	a->bad[a->nbad++] = (struct journal_bad){ rec->ino, rec->block, why };
+	return 0;
+}
+
+/*
+ * I39 (live views): journal records (partial writes an fsync made durable,
+ * which the next read-write mount lays over their blocks) belong to blocks
+ * of regular files, below the end.  Repair deletes a bad block's records.
+ * Records that pass are not an error: a daemon that stopped uncleanly left
+ * them, and the next mount replays them.
+ */
+static void check_journal(struct fsck *f, struct model *m)
+{
+	const enum fsck_check c = FSCK_JOURNAL;
+	struct journal_arg a = { .m = m };
+	int r = idx_journal_foreach(f->txn, m->tree, journal_record, &a);
+	if (r < 0)
+		stopped(f, c, r, m->label);
+	for (size_t i = 0; r == 0 && i < a.nbad; i++) {
+		struct journal_bad *b = &a.bad[i];
+		int fix = m->fixable ? fixed(f, idx_journal_del_blocks(f->txn, m->tree, b->ino,
+									b->block, b->block + 1)) : 0;
+		problem(f, c, fix, "%s: journal records of inode %" PRIu64 " block %" PRIu64
+			": %s", m->label, b->ino, b->block, b->why);
+	}
+	f->res->journal_records += a.records;
+	free(a.bad);
+}
+
 /* Runs the directory checks on one view; repairs reload the model before the next check. */
 static void check_view(struct fsck *f, struct model *m)
 {
@@ -1319,6 +1380,8 @@ static void check_view(struct fsck *f, struct model *m)
 		check_orphans(f, m);
 	if (r == 0)
 		check_extents_within_size(f, m);
+	if (r == 0 && m->live)
+		check_journal(f, m);
 	if (r < 0)
 		stopped(f, FSCK_NLINK, r, m->label);
 }

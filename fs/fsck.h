@@ -44,6 +44,7 @@ enum fsck_check {
 	FSCK_NLINK,                 /* I27                                    */
 	FSCK_ORPHANS,               /* I28                  (live views)      */
 	FSCK_EXTENTS_WITHIN_SIZE,   /* I32                                    */
+	FSCK_JOURNAL,               /* I39                  (live views)      */
 	FSCK_CHUNK_REFCOUNTS,       /* I10                                    */
 	FSCK_DEAD_LIST,             /* I11                                    */
 	FSCK_CHUNK_PRESENCE,        /* I7, I36                                */
@@ -78,6 +79,7 @@ struct fsck_result {
 	 */
 	uint64_t leftovers, leftovers_removed, leftover_bytes;
 	uint64_t lost_chunks;                /* missing or corrupt chunks named by records */
+	uint64_t journal_records;            /* fsync'd writes the next mount replays      */
 	uint64_t volumes_mounted;            /* volumes mounted read-write                 */
 	bool repair_refused;                 /* a volume to repair is mounted: exit 4      */
 	uint64_t chunks_hashed, bytes_hashed;

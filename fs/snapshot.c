@@ -20,6 +20,7 @@
 
 #include "array.h"
 #include "chunk.h"
+#include "vfs.h"
 #include "volume.h"
 
 int snapshot_parse(const char *spec, char *ret_vol, char *ret_snap)
@@ -92,7 +93,10 @@ int snapshot_create(struct store *store, const char *vol, const char *snap)
 	r = store_lock_volume(store, v.id, &lock_fd);
 	if (r < 0)
 		return r;
-	r = idx_update(store->idx, take_fn, &a);
+	/* fsync'd writes a crashed daemon left in the journal belong in the snapshot */
+	r = vfs_recover(store, vol);
+	if (r == 0)
+		r = idx_update(store->idx, take_fn, &a);
 	close(lock_fd);
 	return r;
 }
@@ -404,8 +408,13 @@ static int rollback_fn(struct idx_txn *txn, void *arg)
 	free(set.e);
 	if (r < 0)
 		return r;
-	/* everything the tree gained after the snapshot goes; the log names it all */
+	/*
+	 * Everything the tree gained after the snapshot goes; the log names it
+	 * all.  So do journal records: a snapshot is taken with none pending.
+	 */
 	r = idx_tree_rollback(txn, v.tree, s.gen, SIZE_MAX);
+	if (r >= 0)
+		r = idx_journal_del_tree(txn, v.tree);
 	if (r < 0)
 		return r;
 	t.gen = s.gen + 1;

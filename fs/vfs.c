@@ -655,9 +655,12 @@ int vfs_open(struct store *store, const char *spec, const struct vfs_options *op
 		goto fail;
 	vfs->block_size = vfs->vol.block_size;
 
+	vfs->journal_visible = vfs->rdonly && !snapname;
 	if (!vfs->rdonly) {
 		pthread_mutex_lock(&vfs->lock);
-		r = reclaim_orphans(vfs);
+		r = data_replay_journal(vfs);
+		if (r == 0)
+			r = reclaim_orphans(vfs);
 		if (r == 0)
 			r = vfs_commit(vfs, false);
 		pthread_mutex_unlock(&vfs->lock);
@@ -669,6 +672,31 @@ int vfs_open(struct store *store, const char *spec, const struct vfs_options *op
 fail:
 	vfs_close(vfs);
 	return r;
+}
+
+static int any_record(const struct idx_journal_rec *rec, void *arg)
+{
+	return 1;
+}
+
+int vfs_recover(struct store *store, const char *volume)
+{
+	struct idx_txn *txn;
+	struct idx_volume vol;
+	int r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
+	if (r < 0)
+		return r;
+	r = idx_volume_get(txn, volume, &vol);
+	if (r == 0)
+		r = idx_journal_foreach(txn, vol.tree, any_record, NULL);
+	idx_txn_abort(txn);
+	if (r <= 0)
+		return r;
+	struct vfs *vfs;
+	struct vfs_options opts = { 0 };
+	r = vfs_open(store, volume, &opts, &vfs);   /* replays */
+	int r2 = r == 0 ? vfs_close(vfs) : 0;
+	return r < 0 ? r : r2;
 }
 
 int vfs_sync(struct vfs *vfs)

@@ -51,6 +51,12 @@ struct vfs_ctx {
  */
 int vfs_open(struct store *store, const char *spec, const struct vfs_options *opts,
 	     struct vfs **ret_vfs);
+/*
+ * For tools that change a volume while it is not mounted (they hold its
+ * lock): replays the journal a daemon that died left for it, if any, as a
+ * read-write mount would.
+ */
+int vfs_recover(struct store *store, const char *volume);
 /* Writes back everything, commits, frees; NULL is fine. */
 int vfs_close(struct vfs *vfs);
 /* Writes back all buffered data and commits durably. */

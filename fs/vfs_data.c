@@ -7,7 +7,13 @@
  * a chunk at once; a partial one goes into the block's buffer (read, then
  * modified: the block is loaded first) until write-back.  store_block() is
  * the one place where a block's bytes become an extent: a hole if all zero,
- * inline if the file is small, else a chunk.  Invariants: vfs_internal.h.
+ * inline if the file is small, else a chunk.
+ *
+ * fsync does not write back a buffer whose change is small: the changed
+ * bytes go into the journal (index/schema.h) instead, in the batch, and the
+ * block is written back later (commit interval, close, dirty limit), once,
+ * for all the writes it gathered.  That spares a database's page writes a
+ * new chunk file per fsync.  Invariants: vfs_internal.h (7: the journal).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,12 +68,43 @@ static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 	vfs->dirty_bytes -= vfs->block_size;
 }
 
-static void wb_drop(struct vfs *vfs, struct vnode *vn, uint64_t block)
+/* Records that bytes [@lo, @hi) of @wb changed. */
+static void wb_mark(struct wblock *wb, uint32_t lo, uint32_t hi)
+{
+	if (wb->dirty_lo == wb->dirty_hi) {
+		wb->dirty_lo = lo;
+		wb->dirty_hi = hi;
+		return;
+	}
+	if (lo < wb->dirty_lo)
+		wb->dirty_lo = lo;
+	if (hi > wb->dirty_hi)
+		wb->dirty_hi = hi;
+}
+
+/* Deletes the journal records of block @i of @vn, if it has any (invariant 7). */
+static int wb_unjournal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, size_t i)
+{
+	uint64_t block = vn->wb[i].block;
+	if (!vn->wb[i].journaled)
+		return 0;
+	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, vn->ino, block, block + 1));
+	if (r == 0)
+		vn->wb[i].journaled = 0;
+	return r;
+}
+
+/* Forgets the buffer of @block (its bytes are being replaced or dropped in the batch). */
+static int wb_drop(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t block)
 {
 	bool found;
 	size_t i = vn ? wb_search(vn, block, &found) : 0;
-	if (vn && found)
+	if (!vn || !found)
+		return 0;
+	int r = wb_unjournal(vfs, txn, vn, i);
+	if (r == 0)
 		wb_remove(vfs, vn, i);
+	return r;
 }
 
 void data_drop_buffers(struct vfs *vfs, struct vnode *vn)
@@ -129,7 +166,7 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 		memset(data, 0, vfs->block_size);
 	}
 	memmove(&vn->wb[i + 1], &vn->wb[i], (vn->nwb - i) * sizeof(vn->wb[0]));
-	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data };
+	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data };   /* clean */
 	vn->nwb++;
 	if (vfs->dirty_bytes == 0)
 		clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
@@ -204,8 +241,68 @@ uint64_t data_buffered_blocks(struct vfs *vfs, struct idx_txn *txn, uint64_t ino
 	return blocks;
 }
 
-/* Writes back the buffers of @vn into the batch; on error they stay buffered. */
-int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
+/* The bytes of buffer @wb that lie below the file's end (the rest is not stored). */
+static uint32_t wb_stored_len(const struct vfs *vfs, const struct wblock *wb, uint64_t size)
+{
+	uint64_t start = wb->block * vfs->block_size;
+	if (start >= size)
+		return 0;
+	return size - start < wb->len ? (uint32_t)(size - start) : wb->len;
+}
+
+/* Writes buffer @i of @vn back into the batch, as an extent, and frees it. */
+static int wb_store(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, struct idx_inode *in,
+		    size_t i)
+{
+	struct wblock *wb = &vn->wb[i];
+	int r = store_block(vfs, txn, vn->ino, in, wb->block, wb->data,
+			    wb_stored_len(vfs, wb, in->size), NULL);
+	if (r == 0)
+		r = wb_unjournal(vfs, txn, vn, i);
+	if (r == 0)
+		wb_remove(vfs, vn, i);
+	return r;
+}
+
+/*
+ * Should the change of buffer @wb go into the journal rather than be written
+ * back?  When it is smaller than a block and the block's journal stays within
+ * VFS_JOURNAL_BLOCKS blocks (invariant 7); never for what may be stored
+ * inline anyway.
+ */
+static bool wb_journal_fits(const struct vfs *vfs, const struct wblock *wb,
+			    const struct idx_inode *in)
+{
+	uint32_t n = wb->dirty_hi - wb->dirty_lo;
+	if (wb->block == 0 && in->size <= INLINE_FILE_MAX)
+		return false;
+	return n < vfs->block_size &&
+	       (uint64_t)wb->journaled + n <= (uint64_t)VFS_JOURNAL_BLOCKS * vfs->block_size;
+}
+
+/* Puts the changed bytes of buffer @wb into the journal. */
+static int wb_journal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, struct wblock *wb)
+{
+	struct idx_journal_rec rec = {
+		.ino = vn->ino, .block = wb->block, .seq = wb->next_seq,
+		.offset = wb->dirty_lo, .length = wb->dirty_hi - wb->dirty_lo,
+		.data = wb->data + wb->dirty_lo,
+	};
+	int r = vfs_changed(vfs, idx_journal_put(txn, vfs->vol.tree, &rec));
+	if (r < 0)
+		return r;
+	wb->next_seq++;
+	wb->journaled += rec.length;
+	wb->dirty_lo = wb->dirty_hi = 0;
+	return 0;
+}
+
+/*
+ * Writes back the buffers of @vn into the batch; with @journal, only those
+ * whose change does not fit the journal, the rest going there.  On error
+ * what is left stays buffered.
+ */
+static int write_back(struct vfs *vfs, struct vnode *vn, bool journal)
 {
 	struct idx_txn *txn;
 	struct idx_inode in;
@@ -222,17 +319,24 @@ int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
 	if (r < 0)
 		return r;
 	uint64_t blocks_before = in.blocks;
-	while (vn->nwb && r == 0) {
-		struct wblock *wb = &vn->wb[0];
+	for (size_t i = 0; i < vn->nwb && r == 0;) {
+		struct wblock *wb = &vn->wb[i];
 		uint64_t start = wb->block * vfs->block_size;
-		uint32_t len = 0;
-		if (start < in.size) {
-			uint64_t room = in.size - start;
-			len = room < wb->len ? (uint32_t)room : wb->len;
+		/* what lies past the end is not stored (invariant 3 keeps it zero) */
+		if (start + wb->dirty_hi > in.size)
+			wb->dirty_hi = start < in.size ? (uint32_t)(in.size - start) : 0;
+		if (wb->dirty_lo >= wb->dirty_hi)
+			wb->dirty_lo = wb->dirty_hi = 0;
+		if (!journal) {
+			r = wb_store(vfs, txn, vn, &in, i);
+		} else if (wb->dirty_lo == wb->dirty_hi) {
+			i++;   /* nothing new since its last journal record */
+		} else if (wb_journal_fits(vfs, wb, &in)) {
+			r = wb_journal(vfs, txn, vn, wb);
+			i++;
+		} else {
+			r = wb_store(vfs, txn, vn, &in, i);
 		}
-		r = store_block(vfs, txn, vn->ino, &in, wb->block, wb->data, len, NULL);
-		if (r == 0)
-			wb_remove(vfs, vn, 0);
 	}
 	if (in.blocks != blocks_before && !vfs->broken) {
 		int r2 = vfs_inode_put(vfs, txn, vn->ino, &in);
@@ -240,6 +344,16 @@ int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
 			r = r2;
 	}
 	return r;
+}
+
+int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
+{
+	return write_back(vfs, vn, false);
+}
+
+int data_journal_vnode(struct vfs *vfs, struct vnode *vn)
+{
+	return write_back(vfs, vn, true);
 }
 
 int data_flush_all(struct vfs *vfs)
@@ -258,6 +372,84 @@ int data_flush_all(struct vfs *vfs)
 			vn = next;
 		}
 	}
+	return r;
+}
+
+/* ---- the journal after a crash ------------------------------------------------ */
+
+/* Lays journal record @rec over @buf (block @rec->block, stored length *len, file size @size). */
+static int journal_apply(const struct vfs *vfs, const struct idx_journal_rec *rec, uint8_t *buf,
+			 uint32_t *len, uint64_t size)
+{
+	uint64_t start = rec->block * vfs->block_size;
+	if (rec->offset > vfs->block_size || rec->length > vfs->block_size - rec->offset)
+		return -EUCLEAN;
+	memcpy(buf + rec->offset, rec->data, rec->length);
+	if (*len < rec->offset + rec->length)
+		*len = rec->offset + rec->length;
+	/* nothing past the end of the file (the records predate no truncation, but be sure) */
+	if (start + *len > size) {
+		uint32_t keep = start < size ? (uint32_t)(size - start) : 0;
+		memset(buf + keep, 0, *len - keep);
+		*len = keep;
+	}
+	return 0;
+}
+
+struct replay {
+	struct vfs *vfs;
+	struct idx_txn *txn;
+	uint64_t records, skipped;
+};
+
+static int replay_record(const struct idx_journal_rec *rec, void *arg)
+{
+	struct replay *rp = arg;
+	struct vfs *vfs = rp->vfs;
+	struct idx_inode in;
+	struct wblock *wb;
+	int r = vfs_inode_get(vfs, rp->txn, rec->ino, &in);
+	if (r == -ENOENT || (r == 0 && (!S_ISREG(in.mode) ||
+					rec->block * vfs->block_size >= in.size))) {
+		rp->skipped++;   /* its file is gone or shorter: the deletion below takes it */
+		return 0;
+	}
+	struct vnode *vn = r == 0 ? vnode_get(vfs, rec->ino) : NULL;
+	if (r == 0 && !vn)
+		r = -ENOMEM;
+	if (r == 0)
+		r = wb_get(vfs, rp->txn, vn, rec->block, in.size, &wb);
+	if (r == 0)
+		r = journal_apply(vfs, rec, wb->data, &wb->len, in.size);
+	if (r < 0)
+		return r;
+	wb_mark(wb, rec->offset, rec->offset + rec->length);
+	wb->journaled += rec->length;   /* so that writing it back deletes the record */
+	rp->records++;
+	return 0;
+}
+
+int data_replay_journal(struct vfs *vfs)
+{
+	struct replay rp = { .vfs = vfs };
+	int r = vfs_write_txn(vfs, &rp.txn);
+	if (r < 0)
+		return r;
+	r = idx_journal_foreach(rp.txn, vfs->vol.tree, replay_record, &rp);
+	if (r == 0 && rp.records + rp.skipped == 0)
+		return 0;
+	/*
+	 * Everything replayed is written back and its records deleted in this
+	 * batch; what was skipped goes with the rest of the tree's records.
+	 */
+	if (r == 0)
+		r = data_flush_all(vfs);
+	if (r == 0)
+		r = vfs_changed(vfs, idx_journal_del_tree(rp.txn, vfs->vol.tree));
+	if (r == 0)
+		syslog(LOG_INFO, "volfs %s: replayed %llu journal records of writes made durable "
+		       "by fsync before the last daemon stopped (%llu of files since gone)",
+		       vfs->name, (unsigned long long)rp.records, (unsigned long long)rp.skipped);
 	return r;
 }
 
@@ -322,7 +514,20 @@ int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino)
 	struct vnode *vn = vnode_find(vfs, ino);
 	if (vn)
 		data_drop_buffers(vfs, vn);
-	return drop_extents_from(vfs, txn, ino, NULL, 0);
+	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, ino, 0, UINT64_MAX));
+	return r < 0 ? r : drop_extents_from(vfs, txn, ino, NULL, 0);
+}
+
+/*
+ * Bytes [@lo, @hi) of buffer @i changed other than by a write (zeroed).  A
+ * journaled buffer is written back at once (invariant 7): its journal
+ * records hold the old bytes.
+ */
+static int wb_changed_in_place(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
+			       struct idx_inode *in, size_t i, uint32_t lo, uint32_t hi)
+{
+	wb_mark(&vn->wb[i], lo, hi);
+	return vn->wb[i].journaled ? wb_store(vfs, txn, vn, in, i) : 0;
 }
 
 /* Makes bytes [@start, @end) of block-aligned-or-not range read as zeros. */
@@ -336,7 +541,9 @@ static int zero_range(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
 		int r;
 		if (o == 0 && n == bs) {
 			struct idx_extent ext;
-			wb_drop(vfs, vn, block);
+			r = wb_drop(vfs, txn, vn, block);
+			if (r < 0)
+				return r;
 			r = idx_extent_get(txn, &vfs->view, vn->ino, block, &ext);
 			if (r == 0) {
 				r = vfs_changed(vfs, idx_extent_del(txn, &vfs->view, vn->ino, block));
@@ -351,6 +558,10 @@ static int zero_range(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
 			if (r < 0)
 				return r;
 			memset(wb->data + o, 0, n);
+			r = wb_changed_in_place(vfs, txn, vn, in, (size_t)(wb - vn->wb), (uint32_t)o,
+						(uint32_t)(o + n));
+			if (r < 0)
+				return r;
 		}
 		start += n;
 	}
@@ -371,21 +582,26 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 	if (!vn)
 		return -ENOMEM;
 	uint64_t keep = (size + bs - 1) / bs;   /* blocks that keep data */
-	/* buffers past the end go; a buffer of the new last block is cut */
+	/* buffers past the end go, with their journal records; a buffer of the new last block is cut */
 	while (vn->nwb && vn->wb[vn->nwb - 1].block >= keep)
 		wb_remove(vfs, vn, vn->nwb - 1);
-	int r = 0;
-	if (size % bs) {
+	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, ino, keep, UINT64_MAX));
+	if (r == 0 && size % bs) {
 		uint64_t last = size / bs;
 		uint32_t cut = (uint32_t)(size % bs);
 		struct wblock *wb = wb_find(vn, last);
 		struct idx_extent ext;
 		if (!wb && idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut)
 			r = wb_get(vfs, txn, vn, last, in->size, &wb);   /* invariant 4: trim it */
-		if (r == 0 && wb) {
+		if (r == 0 && wb && wb->len > cut) {
+			/*
+			 * Written back now, cut, in the batch that sets the size:
+			 * neither its extent nor its journal records may keep
+			 * bytes past the end (invariants 4 and 7).
+			 */
 			memset(wb->data + cut, 0, vfs->block_size - cut);
-			if (wb->len > cut)
-				wb->len = cut;
+			wb->len = cut;
+			r = wb_store(vfs, txn, vn, in, (size_t)(wb - vn->wb));
 		}
 	}
 	if (r == 0)
@@ -397,6 +613,41 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
+
+struct overlay {
+	const struct vfs *vfs;
+	uint8_t *buf;           /* NULL: only count */
+	uint32_t len;
+	uint64_t size;
+	size_t records;
+};
+
+static int overlay_record(const struct idx_journal_rec *rec, void *arg)
+{
+	struct overlay *ov = arg;
+	ov->records++;
+	return ov->buf ? journal_apply(ov->vfs, rec, ov->buf, &ov->len, ov->size) : 1;
+}
+
+/*
+ * For a read-only view of a live tree: if block @block has journal records
+ * (written by a read-write daemon, or left by one that crashed), loads it
+ * with them laid over into @bounce and returns 1; 0 if it has none.
+ */
+static int load_journaled(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64_t block,
+			  uint64_t size, uint8_t *bounce)
+{
+	struct overlay ov = { .vfs = vfs, .size = size };
+	int r = idx_journal_foreach_block(txn, vfs->vol.tree, ino, block, overlay_record, &ov);
+	if (r < 0 || ov.records == 0)
+		return r;
+	r = block_load(vfs, txn, ino, block, bounce, &ov.len);
+	ov.buf = bounce;
+	ov.records = 0;
+	if (r == 0)
+		r = idx_journal_foreach_block(txn, vfs->vol.tree, ino, block, overlay_record, &ov);
+	return r < 0 ? r : 1;
+}
 
 /* A block to read from a chunk file once the lock is let go. */
 struct pending_read {
@@ -417,6 +668,7 @@ static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t siz
 	struct idx_txn *txn;
 	struct idx_inode in;
 	uint64_t bs = vfs->block_size;
+	uint8_t *bounce = NULL;   /* journal_visible: a block with its journal laid over */
 	ssize_t r = vfs_read_txn(vfs, &txn);
 	*npend = 0;
 	if (r < 0)
@@ -442,8 +694,17 @@ static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t siz
 		uint32_t n = (uint32_t)(size - done < bs - o ? size - done : bs - o);
 		struct wblock *wb = wb_find(vn, block);
 		struct idx_extent ext;
+		if (vfs->journal_visible && !bounce && !(bounce = malloc(bs))) {
+			r = -ENOMEM;
+			goto out;
+		}
 		if (wb) {
 			memcpy(buf + done, wb->data + o, n);
+		} else if (vfs->journal_visible &&
+			   (r = load_journaled(vfs, txn, ino, block, in.size, bounce)) != 0) {
+			if (r < 0)
+				goto out;
+			memcpy(buf + done, bounce + o, n);
 		} else if ((r = idx_extent_get(txn, &vfs->view, ino, block, &ext)) == -ENOENT) {
 			memset(buf + done, 0, n);
 		} else if (r < 0) {
@@ -479,6 +740,7 @@ static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t siz
 		}
 	}
 out:
+	free(bounce);
 	vfs_read_done(vfs, txn);
 	return r;
 }
@@ -643,7 +905,9 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 				r = pb->result;   /* its chunk could not be written (ENOSPC) */
 				break;
 			}
-			wb_drop(vfs, vn, block);
+			r = wb_drop(vfs, txn, vn, block);
+			if (r < 0)
+				break;
 			uint64_t keep = in.size;
 			in.size = newsize;   /* decides inline or chunk */
 			r = store_block(vfs, txn, ino, &in, block, src + done, n,
@@ -656,6 +920,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 				memcpy(wb->data + o, src + done, n);
 				if (wb->len < o + n)
 					wb->len = o + n;
+				wb_mark(wb, o, o + n);
 			}
 		}
 		if (r < 0)
@@ -702,7 +967,7 @@ int vfs_fsync(struct vfs *vfs, uint64_t ino, bool datasync)
 	pthread_mutex_lock(&vfs->lock);
 	struct vnode *vn = vnode_find(vfs, ino);
 	if (vn && vn->nwb)
-		r = data_flush_vnode(vfs, vn);
+		r = data_journal_vnode(vfs, vn);
 	/* the batch holds this file's metadata and the names that reach it */
 	if (r == 0)
 		r = vfs_commit(vfs, false);
@@ -893,7 +1158,9 @@ static ssize_t share_blocks(struct vfs *vfs, uint64_t ino_in, uint64_t off_in, u
 	for (uint64_t i = 0; i < nblocks; i++) {
 		uint64_t bin = off_in / bs + i, bout = off_out / bs + i;
 		struct idx_extent ext, old;
-		wb_drop(vfs, vout, bout);
+		r = wb_drop(vfs, txn, vout, bout);
+		if (r < 0)
+			return r;
 		bool had = idx_extent_get(txn, &vfs->view, ino_out, bout, &old) == 0;
 		r = idx_extent_get(txn, &vfs->view, ino_in, bin, &ext);
 		if (r == -ENOENT) {

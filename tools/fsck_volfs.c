@@ -106,5 +106,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)res.errors_fixed, (unsigned long long)res.lost_chunks,
 	       (unsigned long long)res.leftovers,
 	       res.leftovers && res.leftovers == res.leftovers_removed ? " removed" : "", status);
+	if (res.journal_records)
+		printf("%s: %llu journal records of fsync'd writes wait for the next read-write "
+		       "mount, which replays them\n", path, (unsigned long long)res.journal_records);
 	return status;
 }
