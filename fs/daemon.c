@@ -383,6 +383,10 @@ static void recover_after_crash(struct store *store, const char *spec)
 
 /* ---- serving ----------------------------------------------------------------- */
 
+/* Threads serving FUSE requests (libfuse's default maximum). */
+#define DAEMON_THREADS 10
+
+
 /*
  * The kernel writes back (launders) the dirty pages of an inode whose cache
  * we invalidate, and waits until we have them: what a snapshot needs.
@@ -513,8 +517,14 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (loop) {
+		/*
+		 * As many idle threads kept as there may be threads: an fsync's
+		 * burst of write-backs would otherwise start and end threads
+		 * by the hundred a second.
+		 */
 		fuse_loop_cfg_set_clone_fd(loop, 0);
-		fuse_loop_cfg_set_idle_threads(loop, 8);
+		fuse_loop_cfg_set_max_threads(loop, DAEMON_THREADS);
+		fuse_loop_cfg_set_idle_threads(loop, DAEMON_THREADS);
 		r = fuse_session_loop_mt(se, loop);
 		fuse_loop_cfg_destroy(loop);
 	} else {
