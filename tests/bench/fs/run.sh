@@ -39,7 +39,7 @@ usage: $0 [options]
                         e.g. 16K,128K
   --candidates LIST     subset of raw,passthrough_ll,bindfs,volfs (default all)
   --volfs PATH          the volfs binary (default: \$VOLFS, $root/build/tools/volfs,
-                        /tmp/bench-build/tools/volfs, volfs in PATH)
+                        volfs in PATH)
   --volfs-opts OPTS     extra -o options for volfs mount
   --smallfiles PATH     a built smallfiles binary (default: compiled here)
   --million             also run the small-file test on volfs alone at 1,000,000
@@ -244,7 +244,7 @@ find_volfs() {
 		[[ -x $volfs_bin ]] && return 0
 		return 1
 	fi
-	for c in "$root/build/tools/volfs" /tmp/bench-build/tools/volfs "$(command -v volfs 2>/dev/null)"; do
+	for c in "$root/build/tools/volfs" "$(command -v volfs 2>/dev/null)"; do
 		[[ -n $c && -x $c ]] && { volfs_bin=$c; return 0; }
 	done
 	return 1
