@@ -62,6 +62,8 @@ static struct wblock *wb_find(struct vnode *vn, uint64_t block)
 
 static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 {
+	/* its records are deleted in the batch, or left for a replay: either way not ours */
+	vfs->journal_bytes -= vn->wb[i].journaled;
 	free(vn->wb[i].data);
 	memmove(&vn->wb[i], &vn->wb[i + 1], (vn->nwb - i - 1) * sizeof(vn->wb[0]));
 	vn->nwb--;
@@ -89,8 +91,10 @@ static int wb_unjournal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, 
 	if (!vn->wb[i].journaled)
 		return 0;
 	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, vn->ino, block, block + 1));
-	if (r == 0)
+	if (r == 0) {
+		vfs->journal_bytes -= vn->wb[i].journaled;
 		vn->wb[i].journaled = 0;
+	}
 	return r;
 }
 
@@ -266,9 +270,9 @@ static int wb_store(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, stru
 
 /*
  * Should the change of buffer @wb go into the journal rather than be written
- * back?  When it is smaller than a block and the block's journal stays within
- * VFS_JOURNAL_BLOCKS blocks (invariant 7); never for what may be stored
- * inline anyway.
+ * back?  When it is smaller than a block, and both the block's journal and
+ * the volume's stay within their bounds (invariant 7); never for what may be
+ * stored inline anyway.
  */
 static bool wb_journal_fits(const struct vfs *vfs, const struct wblock *wb,
 			    const struct idx_inode *in)
@@ -277,7 +281,8 @@ static bool wb_journal_fits(const struct vfs *vfs, const struct wblock *wb,
 	if (wb->block == 0 && in->size <= INLINE_FILE_MAX)
 		return false;
 	return n < vfs->block_size &&
-	       (uint64_t)wb->journaled + n <= (uint64_t)VFS_JOURNAL_BLOCKS * vfs->block_size;
+	       (uint64_t)wb->journaled + n <= (uint64_t)VFS_JOURNAL_BLOCKS * vfs->block_size &&
+	       vfs->journal_bytes + n <= vfs->opts.dirty_limit;
 }
 
 /* Puts the changed bytes of buffer @wb into the journal. */
@@ -293,6 +298,7 @@ static int wb_journal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, st
 		return r;
 	wb->next_seq++;
 	wb->journaled += rec.length;
+	vfs->journal_bytes += rec.length;
 	wb->dirty_lo = wb->dirty_hi = 0;
 	return 0;
 }
@@ -425,6 +431,7 @@ static int replay_record(const struct idx_journal_rec *rec, void *arg)
 		return r;
 	wb_mark(wb, rec->offset, rec->offset + rec->length);
 	wb->journaled += rec->length;   /* so that writing it back deletes the record */
+	vfs->journal_bytes += rec->length;
 	rp->records++;
 	return 0;
 }
@@ -966,7 +973,14 @@ int vfs_fsync(struct vfs *vfs, uint64_t ino, bool datasync)
 		return 0;
 	pthread_mutex_lock(&vfs->lock);
 	struct vnode *vn = vnode_find(vfs, ino);
-	if (vn && vn->nwb)
+	/*
+	 * A journal near its bound is emptied the way the commit interval
+	 * does it: every buffer is written back (invariant 7).  Else this
+	 * file's small changes go into it.
+	 */
+	if (vfs->journal_bytes >= vfs->opts.dirty_limit / 4 * 3)
+		r = data_flush_all(vfs);
+	else if (vn && vn->nwb)
 		r = data_journal_vnode(vfs, vn);
 	/* the batch holds this file's metadata and the names that reach it */
 	if (r == 0)

@@ -18,19 +18,21 @@
  *     what it cuts, so bytes past EOF are never stored.
  *  5. dirty_bytes counts buffered block memory; writers flush when it passes
  *     opts.dirty_limit, so memory stays bounded by the limit plus one write.
- *  7. The journal (index/schema.h) holds records only of blocks that are
- *     buffered, and a buffer's journaled bytes never pass VFS_JOURNAL_BLOCKS
- *     blocks: so the journal (on disk) is bounded by that many times the
- *     dirty limit.  A journaled buffer
- *     changes only by writes (truncation and hole punching write it back
- *     first), and writing a block back, or replacing or dropping it, deletes
- *     its records in the same batch.  So after a crash, the extent with its
- *     records laid over it is the block as of the last commit.
  *  6. LMDB's writer lock is a mutex owned by the thread that began the write
  *     transaction, and only that thread can release it.  So one thread per
  *     volume, the txn thread, begins, commits and aborts every batch; other
  *     threads ask it (txn_call) while holding vfs->lock, which also keeps the
  *     batch out of anyone else's hands meanwhile.
+ *  7. The journal (index/schema.h) holds records only of blocks that are
+ *     buffered.  A buffer's journaled bytes never pass VFS_JOURNAL_BLOCKS
+ *     blocks, and journal_bytes never passes opts.dirty_limit: the journal is
+ *     on disk, but LMDB maps it, so it counts in the daemon's resident memory
+ *     (as file pages).  An fsync that finds it three quarters full writes
+ *     every buffer back, as the commit interval does.  A journaled buffer
+ *     changes only by writes (truncation and hole punching write it back
+ *     first), and writing a block back, or replacing or dropping it, deletes
+ *     its records in the same batch.  So after a crash, the extent with its
+ *     records laid over it is the block as of the last commit.
  */
 #ifndef VOLFS_FS_VFS_INTERNAL_H
 #define VOLFS_FS_VFS_INTERNAL_H
@@ -82,6 +84,7 @@ struct vfs {
 	bool broken;                     /* an internal error: read-only from now on */
 	uint64_t dirty_bytes;
 	struct timespec dirty_since;     /* when the oldest buffered data arrived */
+	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	struct vnode **htab;
 	size_t hsize, hcount;
 	bool stopping;
