@@ -530,6 +530,18 @@ out:
 	return memcmp(&got, id, sizeof(got)) == 0 ? 0 : -EIO;
 }
 
+void chunk_prefetch(struct chunk_store *cs, const struct idx_chunk_id *id, size_t len)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+
+	chunk_relpath(id, relpath);
+	int fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)readahead(fd, 0, len);
+	close(fd);
+}
+
 int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id)
 {
 	char relpath[CHUNK_RELPATH_SIZE];

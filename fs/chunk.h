@@ -67,6 +67,12 @@ int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
  * @buf holds no data worth using).
  */
 int chunk_read(struct chunk_store *cs, const struct idx_chunk_id *id, void *buf, size_t len);
+/*
+ * Starts reading chunk @id into the page cache and returns without waiting
+ * for the disk (readahead(2)), so that a chunk_read() soon after finds it
+ * there.  A hint: a missing file or any error is ignored.
+ */
+void chunk_prefetch(struct chunk_store *cs, const struct idx_chunk_id *id, size_t len);
 /* Removes the file of chunk @id; a missing file is not an error. */
 int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id);
 

@@ -656,6 +656,18 @@ static int load_journaled(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, ui
 	return r < 0 ? r : 1;
 }
 
+/*
+ * How far ahead of a sequential reader chunk files are prefetched.  The
+ * kernel reads ahead in a file, but each block is a file of its own in the
+ * chunk store, so without this every block would wait for its own disk read.
+ */
+#define READ_AHEAD_BYTES (1u << 20)
+
+static size_t read_ahead_blocks(const struct vfs *vfs)
+{
+	return vfs->block_size < READ_AHEAD_BYTES ? READ_AHEAD_BYTES / vfs->block_size : 1;
+}
+
 /* A block to read from a chunk file once the lock is let go. */
 struct pending_read {
 	struct idx_chunk_id chunk;
@@ -666,18 +678,53 @@ struct pending_read {
 };
 
 /*
+ * After a read of [@off, @end) of @vn (file size @size): if it follows on
+ * from the last one, lists in @ahead the chunks of the next blocks not yet
+ * prefetched.
+ */
+static void plan_read_ahead(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t off,
+			    uint64_t end, uint64_t size, struct pending_read *ahead,
+			    size_t *nahead)
+{
+	uint64_t bs = vfs->block_size, window = read_ahead_blocks(vfs);
+	bool sequential = off <= vn->read_next + READ_AHEAD_BYTES &&
+			  off + READ_AHEAD_BYTES >= vn->read_next;
+	vn->read_next = end;
+	if (!sequential) {
+		vn->read_ahead = 0;   /* a seek: a new run starts from here */
+		return;
+	}
+	uint64_t first = (end + bs - 1) / bs, stop = first + window, nblocks = (size + bs - 1) / bs;
+	if (first < vn->read_ahead)
+		first = vn->read_ahead;
+	if (stop > nblocks)
+		stop = nblocks;
+	for (uint64_t b = first; b < stop; b++) {
+		struct idx_extent ext;
+		if (!wb_find(vn, b) && idx_extent_get(txn, &vfs->view, vn->ino, b, &ext) == 0 &&
+		    ext.kind == IDX_EXTENT_CHUNK)
+			ahead[(*nahead)++] = (struct pending_read){ .chunk = ext.chunk,
+								    .length = ext.length };
+	}
+	if (stop > vn->read_ahead)
+		vn->read_ahead = stop;
+}
+
+/*
  * Copies what the buffers and the index hold for [off, off+size) into @buf
- * and lists the chunk reads still to do.  Returns the byte count.
+ * and lists the chunk reads still to do, and the chunks to prefetch for a
+ * sequential reader.  Returns the byte count.
  */
 static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t size, uint64_t off,
-			 bool access, struct pending_read *pend, size_t *npend)
+			 bool access, struct pending_read *pend, size_t *npend,
+			 struct pending_read *ahead, size_t *nahead)
 {
 	struct idx_txn *txn;
 	struct idx_inode in;
 	uint64_t bs = vfs->block_size;
 	uint8_t *bounce = NULL;   /* journal_visible: a block with its journal laid over */
 	ssize_t r = vfs_read_txn(vfs, &txn);
-	*npend = 0;
+	*npend = *nahead = 0;
 	if (r < 0)
 		return r;
 	r = vfs_inode_get(vfs, txn, ino, &in);
@@ -735,6 +782,8 @@ static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t siz
 		done += n;
 	}
 	r = (ssize_t)done;
+	if (vn)
+		plan_read_ahead(vfs, txn, vn, off, off + done, in.size, ahead, nahead);
 
 	struct timespec now;
 	vfs_now(&now);
@@ -778,7 +827,8 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 	if (off < 0)
 		return -EINVAL;
 	size_t maxpend = size / vfs->block_size + 2;
-	struct pending_read *pend = malloc(maxpend * sizeof(*pend));
+	struct pending_read *pend = malloc((maxpend + read_ahead_blocks(vfs)) * sizeof(*pend));
+	struct pending_read *ahead = pend + maxpend;
 	if (!pend)
 		return -ENOMEM;
 	ssize_t r;
@@ -788,10 +838,16 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 	 * only a second miss is an error (a lost chunk: EIO, never wrong bytes).
 	 */
 	for (int attempt = 0;; attempt++) {
-		size_t npend;
+		size_t npend, nahead;
 		pthread_mutex_lock(&vfs->lock);
-		r = read_plan(vfs, ino, buf, size, (uint64_t)off, access, pend, &npend);
+		r = read_plan(vfs, ino, buf, size, (uint64_t)off, access, pend, &npend, ahead,
+			      &nahead);
 		pthread_mutex_unlock(&vfs->lock);
+		/* the disk reads them all at once while we wait for the first */
+		for (size_t i = 1; i < npend; i++)
+			chunk_prefetch(vfs->store->chunks, &pend[i].chunk, pend[i].length);
+		for (size_t i = 0; i < nahead; i++)
+			chunk_prefetch(vfs->store->chunks, &ahead[i].chunk, ahead[i].length);
 		if (r <= 0 || npend == 0)
 			break;
 		int rr = read_chunks(vfs, buf, pend, npend);

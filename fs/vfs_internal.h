@@ -61,6 +61,8 @@ struct vnode {
 			      * page cache may hold writes we have not seen */
 	struct wblock *wb;   /* buffered blocks, sorted by block number */
 	size_t nwb, wbcap;
+	uint64_t read_next;  /* where a sequential reader of it would read next */
+	uint64_t read_ahead; /* blocks below this were prefetched for it */
 	struct vnode *hnext;
 };
 
