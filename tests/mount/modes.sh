@@ -84,4 +84,27 @@ setpriv --reuid=1000 --regid=1000 --clear-groups touch "$M/open/byuser" || fail 
 [[ $(stat -c %u "$M/open/byuser") == 1000 ]] || fail "a file made by uid 1000 is owned by $(stat -c %u "$M/open/byuser")"
 ! setpriv --reuid=1000 --regid=1000 --clear-groups ls "$M/closed" 2>/dev/null || fail "uid 1000 listed a 0700 root directory"
 mt_umount "$M"
+
+# A read-only mount of the live volume, beside the read-write one, sees page
+# writes an fsync made durable while the read-write daemon still buffers
+# their blocks (a long commit interval keeps them from being written back):
+# it reads them from the journal.
+mt_create pages
+R=$TMP/ro
+mt_mount pages "$M" -o commit=600
+head -c $((512 * 1024)) /dev/urandom >"$TMP/pages.want"
+cp "$TMP/pages.want" "$M/db"
+sync "$M/db"
+for page in 3 17 40; do
+	head -c 8192 /dev/urandom >"$TMP/page"
+	dd if="$TMP/page" of="$TMP/pages.want" bs=8K seek=$page conv=notrunc status=none
+	dd if="$TMP/page" of="$M/db" bs=8K seek=$page conv=notrunc,fsync status=none
+done
+mt_mount pages "$R" -o ro
+cmp "$TMP/pages.want" "$R/db" || fail "a read-only mount does not see page writes that fsync made durable"
+mt_umount "$R"
+mt_umount "$M"
+mt_mount pages "$M"
+cmp "$TMP/pages.want" "$M/db" || fail "page writes lost across a remount"
+mt_umount "$M"
 echo "modes: all passed"
