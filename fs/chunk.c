@@ -16,7 +16,13 @@
  *     the file exists.  LMDB lets one write transaction at a time run in all
  *     processes of the store, and gc removes files only inside one, so a
  *     file seen there stays until our transaction ends.
- *  5. Only chunk_gc() calls chunk_unlink() on a chunk named by the index.
+ *  5. Only chunk_gc() calls chunk_unlink() on a chunk named by the index,
+ *     or takes a dead chunk's file for recycling (below).
+ *  6. A reader may hold a chunk file open when gc takes it and a writer
+ *     truncates and refills it.  So a read that finds the wrong length or
+ *     hash asks whether the chunk's name still leads to the file it read:
+ *     if not, the chunk vanished (-ENOENT, as after an unlink), else the
+ *     file is damaged (-EIO).
  *
  * Crash ordering with CHUNK_SYNC: file data is fsync'd before the link; the
  * link is made durable by an fsync of its fan-out directory; a fan-out
@@ -44,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -54,12 +61,30 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
 #define CHUNK_FILE_MODE 0400   /* never written after publication */
 #define CHUNK_DIR_MODE  0700
 
+/*
+ * Recycling.  chunk_gc() does not unlink a dead chunk's file: it renames it
+ * to a temp name of this process in tmp/, empties it and keeps it open, and
+ * a later chunk_write() fills it and renames it into place.  Making and
+ * freeing an inode per chunk is among the slowest things a file system does
+ * (ext4 without a journal scans past every inode freed in the last seconds
+ * at each creation), and a volume that rewrites its data does it for every
+ * block; a rename is cheap.  The files hold no data while they wait (so
+ * they hold no space), and a crash leaves them as temp files of a dead
+ * process, which the next open with CHUNK_STORE_CLEAN_TMP removes.  A
+ * batch of write-backs frees as many chunks as it writes, so the pool is
+ * sized for the largest batches: a dirty limit's worth of small blocks.
+ */
+#define RECYCLE_MAX 16384
+
 struct chunk_store {
 	int dirfd;                            /* the store directory; all paths are relative to it */
 	uint8_t secret[IDX_SECRET_SIZE];
 	bool proc_fd;                         /* /proc/self/fd usable for linkat  */
 	int no_tmpfile;                       /* atomic: tmp/ rejected O_TMPFILE  */
 	uint64_t tmp_counter;                 /* atomic: names of named temp files */
+	pthread_mutex_t recycle_lock;
+	uint64_t *recycle;                    /* names (tmp/<pid>.0.<n>) of emptied files */
+	size_t nrecycle;                      /* with recycle_lock */
 };
 
 /* ---- ids and names ---------------------------------------------------- */
@@ -175,6 +200,25 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/* Writes all of @data at offset 0. */
+static int pwrite_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, p + done, len - done, (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 static int fsync_fd(int fd)
 {
 	while (fsync(fd) < 0)
@@ -283,6 +327,16 @@ static int open_named_tmp(struct chunk_store *cs, char *name, size_t size)
 	}
 }
 
+/* Is the file that @st describes no longer the one at @relpath (invariant 6)? */
+static bool file_moved(int dirfd, const char *relpath, const struct stat *st)
+{
+	struct stat now;
+
+	if (fstatat(dirfd, relpath, &now, 0) < 0)
+		return true;
+	return now.st_ino != st->st_ino || now.st_dev != st->st_dev;
+}
+
 /* Compares the bytes of an open chunk file with @data: 0 if equal, else -EIO. */
 static int compare_file(int fd, const void *data, size_t len)
 {
@@ -318,8 +372,12 @@ static int existing_chunk(struct chunk_store *cs, const char *relpath,
 	fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (flags & CHUNK_VERIFY)
-		r = compare_file(fd, data, len);
+	if (flags & CHUNK_VERIFY) {
+		struct stat st;
+		r = fstat(fd, &st) < 0 ? -errno : compare_file(fd, data, len);
+		if (r == -EIO && file_moved(cs->dirfd, relpath, &st))
+			r = -ENOENT;   /* invariant 6 */
+	}
 	if (r == 0 && (flags & CHUNK_SYNC))
 		r = fsync_fd(fd);
 	close(fd);
@@ -428,6 +486,8 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		return -ENOMEM;
+	pthread_mutex_init(&cs->recycle_lock, NULL);
+	cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));
 	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0) {
 		r = -errno;
@@ -453,10 +513,22 @@ fail:
 	return r;
 }
 
+static void recycled_name(uint64_t n, char *name, size_t size)
+{
+	snprintf(name, size, "tmp/%ld.0.%" PRIu64, (long)getpid(), n);
+}
+
 void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
 		return;
+	for (size_t i = 0; i < cs->nrecycle; i++) {
+		char name[64];
+		recycled_name(cs->recycle[i], name, sizeof(name));
+		unlinkat(cs->dirfd, name, 0);
+	}
+	free(cs->recycle);
+	pthread_mutex_destroy(&cs->recycle_lock);
 	if (cs->dirfd >= 0)
 		close(cs->dirfd);
 	explicit_bzero(cs->secret, sizeof(cs->secret));
@@ -465,14 +537,76 @@ void chunk_store_close(struct chunk_store *cs)
 
 /* ---- chunk files -------------------------------------------------------- */
 
-int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
-		const void *data, size_t len, unsigned flags)
+/* The name of a recycled (empty) file, or -ENOENT if there is none. */
+static int recycled_take(struct chunk_store *cs, uint64_t *ret_n)
 {
-	char relpath[CHUNK_RELPATH_SIZE], tmpname[64];
+	pthread_mutex_lock(&cs->recycle_lock);
+	bool have = cs->nrecycle > 0;
+	if (have)
+		*ret_n = cs->recycle[--cs->nrecycle];
+	pthread_mutex_unlock(&cs->recycle_lock);
+	return have ? 0 : -ENOENT;
+}
+
+/* Empties file tmp/<pid>.0.<n> of ours and keeps it for recycling, or removes it. */
+static void recycled_put(struct chunk_store *cs, uint64_t n)
+{
+	char name[64];
+	bool kept = false;
+	recycled_name(n, name, sizeof(name));
+	int fd = openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0 && cs->recycle) {
+		close(fd);
+		pthread_mutex_lock(&cs->recycle_lock);
+		if (cs->nrecycle < RECYCLE_MAX) {
+			cs->recycle[cs->nrecycle++] = n;
+			kept = true;
+		}
+		pthread_mutex_unlock(&cs->recycle_lock);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (!kept)
+		unlinkat(cs->dirfd, name, 0);
+}
+
+/* Writes the file of chunk @id into a recycled file: 1 if there was none to take. */
+static int write_recycled(struct chunk_store *cs, const char *relpath, const void *data,
+			  size_t len, unsigned flags)
+{
+	char name[64];
+	uint64_t n;
+	if (recycled_take(cs, &n) < 0)
+		return 1;
+	recycled_name(n, name, sizeof(name));
+	int fd = openat(cs->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(cs->dirfd, name, 0);
+		return 1;
+	}
+	int r = pwrite_all(fd, data, len);
+	if (r == 0 && (flags & CHUNK_SYNC))
+		r = fsync_fd(fd);   /* the bytes before the name */
+	close(fd);
+	for (int attempt = 0; r == 0; attempt++) {
+		if (renameat2(cs->dirfd, name, cs->dirfd, relpath, RENAME_NOREPLACE) == 0)
+			return 0;
+		r = -errno;
+		if (r == -ENOENT && attempt == 0)
+			r = make_fanout(cs->dirfd, relpath, flags);   /* then again */
+	}
+	recycled_put(cs, n);
+	return r;
+}
+
+/* Writes the file of chunk @id into a new file. */
+static int write_new(struct chunk_store *cs, const char *relpath, const void *data, size_t len,
+		     unsigned flags)
+{
+	char tmpname[64];
 	const char *named = NULL;
 	int fd, r;
 
-	chunk_relpath(id, relpath);
 	fd = open_tmpfile(cs);
 	if (fd == -EOPNOTSUPP) {
 		fd = open_named_tmp(cs, tmpname, sizeof(tmpname));
@@ -488,8 +622,27 @@ int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
 	close(fd);
 	if (named)
 		unlinkat(cs->dirfd, named, 0);   /* the chunk, if linked, keeps its own name */
-	if (r == -EEXIST)
-		return existing_chunk(cs, relpath, data, len, flags);
+	return r;
+}
+
+int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
+		const void *data, size_t len, unsigned flags)
+{
+	char relpath[CHUNK_RELPATH_SIZE];
+	int r;
+
+	chunk_relpath(id, relpath);
+	for (int attempt = 0;; attempt++) {
+		r = write_recycled(cs, relpath, data, len, flags);
+		if (r == 1)
+			r = write_new(cs, relpath, data, len, flags);
+		if (r != -EEXIST)
+			break;
+		r = existing_chunk(cs, relpath, data, len, flags);
+		/* gone meanwhile (a dead chunk that gc took): write it again */
+		if (r != -ENOENT || attempt > 0)
+			return r;
+	}
 	if (r == 0 && (flags & CHUNK_SYNC)) {
 		relpath[FANOUT_LEAF_LEN] = '\0';
 		r = fsync_dir(cs->dirfd, relpath);   /* the name */
@@ -501,7 +654,7 @@ int chunk_read(struct chunk_store *cs, const struct idx_chunk_id *id, void *buf,
 {
 	char relpath[CHUNK_RELPATH_SIZE];
 	struct idx_chunk_id got;
-	struct stat st;
+	struct stat st = { 0 };
 	ssize_t n;
 	int fd, r = 0;
 
@@ -522,12 +675,17 @@ int chunk_read(struct chunk_store *cs, const struct idx_chunk_id *id, void *buf,
 		r = (int)n;
 	else if ((size_t)n != len)
 		r = -EIO;
+	if (r == 0) {
+		chunk_id_of(cs, buf, len, &got);
+		if (memcmp(&got, id, sizeof(got)) != 0)
+			r = -EIO;
+	}
 out:
+	/* invariant 6: a file gc took from under us is a vanished chunk, not a damaged one */
+	if (r == -EIO && file_moved(cs->dirfd, relpath, &st))
+		r = -ENOENT;
 	close(fd);
-	if (r < 0)
-		return r;
-	chunk_id_of(cs, buf, len, &got);
-	return memcmp(&got, id, sizeof(got)) == 0 ? 0 : -EIO;
+	return r;
 }
 
 void chunk_prefetch(struct chunk_store *cs, const struct idx_chunk_id *id, size_t len)
@@ -540,6 +698,25 @@ void chunk_prefetch(struct chunk_store *cs, const struct idx_chunk_id *id, size_
 		return;
 	(void)readahead(fd, 0, len);
 	close(fd);
+}
+
+/* Takes the file of dead chunk @id for recycling, or removes it; a missing file is not an error. */
+static int chunk_recycle(struct chunk_store *cs, const struct idx_chunk_id *id)
+{
+	char relpath[CHUNK_RELPATH_SIZE], name[64];
+	uint64_t n = __atomic_fetch_add(&cs->tmp_counter, 1, __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&cs->recycle_lock);
+	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
+	pthread_mutex_unlock(&cs->recycle_lock);
+	if (!room)
+		return chunk_unlink(cs, id);
+	chunk_relpath(id, relpath);
+	recycled_name(n, name, sizeof(name));
+	if (renameat(cs->dirfd, relpath, cs->dirfd, name) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	recycled_put(cs, n);   /* empties it; removes it if the pool filled meanwhile */
+	return 0;
 }
 
 int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id)
@@ -705,7 +882,7 @@ int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed)
 		 * dead with no file, which the next gc (or a chunk_put that
 		 * revives it) handles.
 		 */
-		r = chunk_unlink(cs, &dead.ids[i]);
+		r = chunk_recycle(cs, &dead.ids[i]);
 		if (r == 0)
 			r = idx_chunk_forget(txn, &dead.ids[i]);
 		if (r == 0)

@@ -1768,6 +1768,7 @@ static void check_tmp_empty(struct fsck *f)
 		return;
 	}
 	struct dirent *e;
+	uint64_t running = 0;
 	while ((e = readdir(d))) {
 		char path[16 + 256];
 		struct stat st;
@@ -1778,13 +1779,16 @@ static void check_tmp_empty(struct fsck *f)
 		if (fstatat(f->store->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
 			continue;
 		if (sscanf(e->d_name, "%ld.", &pid) == 1 && pid > 0 && kill((pid_t)pid, 0) == 0) {
-			note(f, "%s belongs to process %ld, which runs: a chunk being written", path, pid);
+			running++;
 			continue;
 		}
 		bool removed = f->store_repair && unlinkat(f->store->dirfd, path, 0) == 0;
 		leftover(f, "temp file", path, st.st_size, removed);
 	}
 	closedir(d);
+	if (running)
+		note(f, "tmp/ holds %" PRIu64 " files of running processes: chunks being written, "
+		     "and emptied chunk files kept for reuse", running);
 }
 
 /* ---- chunk hashes (outside any transaction) ------------------------------------------------- */

@@ -691,6 +691,8 @@ static void test_put_ref_gc(void)
 	char data[16384], back[16384];
 	uint64_t freed = 99;
 	int dead = 0;
+	struct stat st;
+	ino_t dead_ino;
 
 	fill_random(data, sizeof(data));
 	CHECK_OK(ix_open(&ix, "putgc"));
@@ -736,7 +738,8 @@ static void test_put_ref_gc(void)
 	CHECK_OK(idx_dead_chunk_foreach(txn, count_dead, &dead));
 	idx_txn_abort(txn);
 	CHECK_EQ(dead, 1);
-	CHECK_OK(access(chunk_path(ix.store, &id), F_OK));
+	CHECK_OK(stat(chunk_path(ix.store, &id), &st));
+	dead_ino = st.st_ino;
 
 	/* gc removes the file and the record */
 	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
@@ -751,6 +754,23 @@ static void test_put_ref_gc(void)
 	CHECK_OK(idx_dead_chunk_foreach(txn, count_dead, &dead));
 	idx_txn_abort(txn);
 	CHECK_EQ(dead, 0);
+
+	/* the file waits in tmp/, empty, and the next new chunk is written into it */
+	CHECK_EQ(count_files(ix.store, "tmp"), 1);
+	data[0] ^= 1;
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id2));
+	CHECK_OK(idx_chunk_ref(txn, &id2, sizeof(data)));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(count_files(ix.store, "tmp"), 0);
+	CHECK_OK(stat(chunk_path(ix.store, &id2), &st));
+	CHECK(st.st_ino == dead_ino);
+	CHECK_OK(chunk_read(ix.cs, &id2, back, sizeof(back)));
+	CHECK(memcmp(data, back, sizeof(data)) == 0);
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(idx_chunk_unref(txn, &id2));
+	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+	CHECK_OK(idx_txn_commit(txn));
 
 	/* nothing left to free */
 	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
