@@ -7,13 +7,15 @@
  *     store's secret), written as 32 lowercase hex digits of the canonical
  *     (big-endian) hash; it lives in chunks/<hex[0..1]>/.
  *  2. A chunk file is complete when it has its name: it is written under
- *     tmp/ and published by link(2); it is never modified afterwards.
+ *     tmp/ and published by link(2) or rename(2) (never replacing a name);
+ *     it is not modified while it has that name.  (A dead chunk's file may
+ *     be renamed back into tmp/ and reused: see chunk.c.)
  *  3. A block of all zeros is never a chunk (it is a hole).
  *  4. Every chunk an index record names has a file from before that
  *     record's transaction commits: chunk_put() checks inside the
  *     transaction, which no gc of another process can interleave with.
- *  5. A chunk file is removed only by chunk_gc(), inside the write
- *     transaction that forgets its dead record.
+ *  5. A chunk file is removed (or taken for reuse) only by chunk_gc(),
+ *     inside the write transaction that forgets its dead record.
  *
  * Functions return 0 or a negative errno, and do not log.
  */
