@@ -487,7 +487,8 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	if (!cs)
 		return -ENOMEM;
 	pthread_mutex_init(&cs->recycle_lock, NULL);
-	cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));
+	if (flags & CHUNK_STORE_RECYCLE)
+		cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));   /* NULL: unlink */
 	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0) {
 		r = -errno;

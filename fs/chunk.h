@@ -40,6 +40,7 @@ enum chunk_flags {
 
 enum chunk_store_flags {
 	CHUNK_STORE_CLEAN_TMP = 1 << 0,   /* remove leftovers in tmp/ of dead processes */
+	CHUNK_STORE_RECYCLE = 1 << 1,     /* gc keeps dead chunks' files for reuse (chunk.c) */
 };
 
 /* @store_dir is the store's top directory; @secret is IDX_SECRET_SIZE bytes. */

@@ -421,7 +421,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	bool snapshot = strchr(cfg->spec, '@') != NULL;
 	bool rdonly = cfg->vfs.rdonly || snapshot;
 
-	r = store_open(cfg->store_path, rdonly ? STORE_RDONLY : 0, &store);
+	r = store_open(cfg->store_path, rdonly ? STORE_RDONLY : STORE_RECYCLE, &store);
 	if (r < 0)
 		return startup_fail(su, "%s", store_error(r, cfg->store_path, err, sizeof(err)));
 	if (!rdonly)

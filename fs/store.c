@@ -282,7 +282,9 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 	if (r < 0)
 		goto fail;
 
-	r = chunk_store_open(path, store->meta.secret, rdonly ? 0 : CHUNK_STORE_CLEAN_TMP,
+	r = chunk_store_open(path, store->meta.secret,
+			     rdonly ? 0 : CHUNK_STORE_CLEAN_TMP |
+					  (flags & STORE_RECYCLE ? CHUNK_STORE_RECYCLE : 0),
 			     &store->chunks);
 	if (r < 0)
 		goto fail;

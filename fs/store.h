@@ -47,6 +47,11 @@ enum store_flags {
 	 * check reference counts before anything is freed on their word.
 	 */
 	STORE_NO_RECOVERY = 1 << 1,
+	/*
+	 * For a process that frees and writes chunks over a long life (the
+	 * daemon): the files of dead chunks are reused, not unlinked.
+	 */
+	STORE_RECYCLE = 1 << 2,
 };
 
 /* --store if given, else $VOLFS_STORE if set and non-empty, else STORE_DEFAULT_PATH. */

@@ -649,7 +649,8 @@ static int ix_open(struct ix *ix, const char *name)
 	if (r < 0)
 		return r;
 	make_secret(secret, 11);
-	return chunk_store_open(ix->store, secret, CHUNK_STORE_CLEAN_TMP, &ix->cs);
+	return chunk_store_open(ix->store, secret, CHUNK_STORE_CLEAN_TMP | CHUNK_STORE_RECYCLE,
+				&ix->cs);
 }
 
 static void ix_close(struct ix *ix)

@@ -55,7 +55,7 @@ static int env_setup(const char *dir, uint32_t block_size)
 	snprintf(T.path, sizeof(T.path), "%s", test_subdir(dir));
 	T.opts = (struct vfs_options){ .dirty_limit = 1 * MiB, .commit_interval_ms = 5000,
 				       .verify_dedup = true };
-	if ((r = store_init(T.path)) < 0 || (r = store_open(T.path, 0, &T.store)) < 0 ||
+	if ((r = store_init(T.path)) < 0 || (r = store_open(T.path, STORE_RECYCLE, &T.store)) < 0 ||
 	    (r = volume_create(T.store, VOL, block_size, NULL)) < 0)
 		return r;
 	return vfs_open(T.store, VOL, &T.opts, &T.vfs);
@@ -879,7 +879,7 @@ static void test_orphan_after_crash(void)
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-	CHECK_OK(store_open(T.path, 0, &T.store));
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
 	CHECK_OK(stats(&vs));
 	CHECK_EQ(vs.files, 2);             /* the orphan is in the index */
 	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
@@ -935,7 +935,7 @@ static int crash_after(int (*fn)(uint64_t ino), uint64_t ino)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		if (store_open(T.path, 0, &T.store) < 0 || vfs_open(T.store, VOL, &T.opts, &T.vfs) < 0)
+		if (store_open(T.path, STORE_RECYCLE, &T.store) < 0 || vfs_open(T.store, VOL, &T.opts, &T.vfs) < 0)
 			_exit(2);
 		_exit(fn(ino) == 0 ? 0 : 3);
 	}
@@ -997,7 +997,7 @@ static void test_journal_after_crash(void)
 		fill_pat(model + journaled_writes[i].off, journaled_writes[i].n,
 			 journaled_writes[i].off, journaled_writes[i].seed);
 
-	CHECK_OK(store_open(T.path, 0, &T.store));
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
 	chunks = count_chunks();
 	CHECK_OK(crash_after(write_journaled_then_fsync, ino));
 	CHECK_EQ(count_chunks(), chunks);          /* the fsync wrote no chunk file */
