@@ -28,12 +28,14 @@ usage() {
 	cat <<EOF
 usage: $0 [options]
   --quick               development mode: --size 64M --rand-size 64M --files 1000
-                        --runtime 10 --timeout 120
+                        --runtime 10 --write-runtime 10 --timeout 120
   --dir DIR             parent of the backing directory (default /var/tmp); every
                         candidate's data lives in one new directory under it
   --size SIZE           sequential file size, fio syntax (default 1G)
   --rand-size SIZE      random-I/O file size (default 256M)
-  --runtime SEC         cap on each random-I/O job (default 60)
+  --runtime SEC         cap on the random-read job (default 60)
+  --write-runtime SEC   length of the random-write job, which runs for that long
+                        (time-based: steady state, write-back included; default 30)
   --files N             small-file count (default 10000)
   --block-sizes LIST    volfs volumes to test, one per block size (default 128K),
                         e.g. 16K,128K
@@ -61,6 +63,7 @@ parent=/var/tmp
 size=1G
 rand_size=256M
 runtime=60
+write_runtime=30
 files=10000
 block_sizes=128K
 candidates=raw,passthrough_ll,bindfs,volfs
@@ -77,11 +80,12 @@ step_timeout=600
 cmdline="$0 $*"
 while (($#)); do
 	case $1 in
-	--quick) quick=1; size=64M; rand_size=64M; files=1000; runtime=10; step_timeout=120 ;;
+	--quick) quick=1; size=64M; rand_size=64M; files=1000; runtime=10; write_runtime=10; step_timeout=120 ;;
 	--dir) parent=$2; shift ;;
 	--size) size=$2; shift ;;
 	--rand-size) rand_size=$2; shift ;;
 	--runtime) runtime=$2; shift ;;
+	--write-runtime) write_runtime=$2; shift ;;
 	--files) files=$2; shift ;;
 	--block-sizes) block_sizes=$2; shift ;;
 	--candidates) candidates=$2; shift ;;
@@ -345,7 +349,7 @@ echo "candidates:  ${cands[*]}"
 for c in "${!unavailable[@]}"; do
 	echo "unavailable: $c: ${unavailable[$c]}"
 done
-echo "parameters:  --size $size --rand-size $rand_size --runtime $runtime --files $files --block-sizes $block_sizes --repeat $repeat"
+echo "parameters:  --size $size --rand-size $rand_size --runtime $runtime --write-runtime $write_runtime --files $files --block-sizes $block_sizes --repeat $repeat"
 echo "fio:         ioengine=psync iodepth=1 numjobs=1 refill_buffers=1 fallocate=none"
 echo
 (( ${#cands[@]} )) || die "no candidate available"
@@ -468,7 +472,7 @@ run_round() {   # ROUND
 		echo "  $c: write $r1 MiB/s, read $r2 MiB/s"
 	done
 
-	echo "-- 2. 8 KiB random writes over a $rand_size file (written and fsynced first; caches dropped), fsync every 64 writes, ≤ ${runtime}s"
+	echo "-- 2. 8 KiB random writes over a $rand_size file (written and fsynced first; caches dropped), fsync every 64 writes, for ${write_runtime}s"
 	echo "-- 3. 4 KiB random reads over the same file, caches dropped first, ≤ ${runtime}s"
 	for c in "${cands[@]}"; do
 		skip_broken "$c" randwrite randread && continue
@@ -482,7 +486,7 @@ run_round() {   # ROUND
 		fi
 		drop_caches
 		r1=$(measure_fio randwrite "$c" "randwrite-$c-$r" --filename="$f" --rw=randwrite --bs=8k \
-			--size="$rand_size" --fsync=64 --runtime="$runtime")
+			--size="$rand_size" --fsync=64 --time_based --runtime="$write_runtime")
 		drop_caches
 		r2=$(measure_fio randread "$c" "randread-$c-$r" --filename="$f" --rw=randread --bs=4k \
 			--size="$rand_size" --runtime="$runtime")
