@@ -393,7 +393,8 @@ static int journal_apply(const struct vfs *vfs, const struct idx_journal_rec *re
 	memcpy(buf + rec->offset, rec->data, rec->length);
 	if (*len < rec->offset + rec->length)
 		*len = rec->offset + rec->length;
-	/* nothing past the end of the file (the records predate no truncation, but be sure) */
+	/* nothing past the end of the file (truncation deletes or writes back what it cuts:
+	 * a safeguard) */
 	if (start + *len > size) {
 		uint32_t keep = start < size ? (uint32_t)(size - start) : 0;
 		memset(buf + keep, 0, *len - keep);
@@ -828,9 +829,9 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 		return -EINVAL;
 	size_t maxpend = size / vfs->block_size + 2;
 	struct pending_read *pend = malloc((maxpend + read_ahead_blocks(vfs)) * sizeof(*pend));
-	struct pending_read *ahead = pend + maxpend;
 	if (!pend)
 		return -ENOMEM;
+	struct pending_read *ahead = pend + maxpend;
 	ssize_t r;
 	/*
 	 * Chunk files are read without the lock.  One can vanish meanwhile if
