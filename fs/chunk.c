@@ -40,12 +40,12 @@
 #include "chunk.h"
 
 #include "array.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,8 +461,7 @@ static int clean_tmp(int dirfd)
 		}
 		if (type == DT_DIR)
 			continue;   /* not ours to guess about */
-		if (parse_tmp_name(de->d_name, &pid) == 0 &&
-		    !(kill(pid, 0) < 0 && errno == ESRCH))
+		if (parse_tmp_name(de->d_name, &pid) == 0 && proc_running(pid))
 			continue;
 		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
 			r = -errno;

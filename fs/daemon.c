@@ -35,6 +35,7 @@
 
 #include "control.h"
 #include "fuse_ops.h"
+#include "proc.h"
 #include "snapshot.h"
 #include "store.h"
 #include "volume.h"
@@ -295,6 +296,8 @@ static const char *store_error(int r, const char *path, char *buf, size_t len)
 static bool daemon_alive(pid_t pid)
 {
 	char path[64], comm[32] = "";
+	if (!proc_running(pid))
+		return false;   /* a zombie included */
 	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "proc.h"
 #include "scan.h"
 #include "store.h"
 #include "volume.h"
@@ -1778,7 +1779,7 @@ static void check_tmp_empty(struct fsck *f)
 		snprintf(path, sizeof(path), "tmp/%s", e->d_name);
 		if (fstatat(f->store->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
 			continue;
-		if (sscanf(e->d_name, "%ld.", &pid) == 1 && pid > 0 && kill((pid_t)pid, 0) == 0) {
+		if (sscanf(e->d_name, "%ld.", &pid) == 1 && proc_running((pid_t)pid)) {
 			running++;
 			continue;
 		}

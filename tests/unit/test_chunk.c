@@ -28,6 +28,7 @@
 
 #include "chunk.h"
 #include "index.h"
+#include "proc.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -452,7 +453,7 @@ static void test_clean_tmp(void)
 	uint8_t secret[IDX_SECRET_SIZE];
 	struct chunk_store *cs = NULL;
 	char *store = make_store("cleantmp");
-	char dead[PATH_MAX], live[PATH_MAX], junk[PATH_MAX], subdir[PATH_MAX];
+	char dead[PATH_MAX], live[PATH_MAX], junk[PATH_MAX], subdir[PATH_MAX], zombie[PATH_MAX];
 	pid_t dead_pid = fork();
 
 	CHECK(dead_pid >= 0);
@@ -460,6 +461,20 @@ static void test_clean_tmp(void)
 		_exit(exit_at_once(NULL));
 	CHECK_EQ(waitpid(dead_pid, NULL, 0), dead_pid);   /* reaped: the pid is free */
 	CHECK(kill(dead_pid, 0) < 0 && errno == ESRCH);
+	CHECK(!proc_running(dead_pid));
+	CHECK(proc_running(getpid()));
+
+	/* a process that died and was not reaped (as under a first process that never reaps) */
+	pid_t zombie_pid = fork();
+	CHECK(zombie_pid >= 0);
+	if (zombie_pid == 0)
+		_exit(0);
+	for (int i = 0; i < 500 && proc_running(zombie_pid); i++)
+		usleep(10000);
+	CHECK_EQ(kill(zombie_pid, 0), 0);   /* kill(2) still finds it */
+	CHECK(!proc_running(zombie_pid));
+	snprintf(zombie, sizeof(zombie), "%s/tmp/%d.0.5", store, (int)zombie_pid);
+	CHECK_OK(write_file(zombie, "", 0));
 
 	make_secret(secret, 7);
 	snprintf(dead, sizeof(dead), "%s/tmp/%d.%d.0", store, (int)dead_pid, (int)dead_pid);
@@ -474,14 +489,16 @@ static void test_clean_tmp(void)
 	/* without the flag nothing is touched */
 	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
 	chunk_store_close(cs);
-	CHECK_EQ(count_files(store, "tmp"), 3);
+	CHECK_EQ(count_files(store, "tmp"), 4);
 
 	CHECK_OK(chunk_store_open(store, secret, CHUNK_STORE_CLEAN_TMP, &cs));
 	chunk_store_close(cs);
 	CHECK_EQ(access(dead, F_OK), -1);
 	CHECK_EQ(access(junk, F_OK), -1);
+	CHECK_EQ(access(zombie, F_OK), -1);
 	CHECK_OK(access(live, F_OK));     /* a live process may still link it */
 	CHECK_OK(access(subdir, F_OK));
+	CHECK_EQ(waitpid(zombie_pid, NULL, 0), zombie_pid);
 	free(store);
 }
 
