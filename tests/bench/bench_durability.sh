@@ -156,6 +156,18 @@ for c in raw passthrough_ll volfs; do
 	fig[create_med_$c]=$m fig[create_p99_$c]=$p
 done
 
+# fsck_seconds VOLUME: runs fsck.volfs -n on VOLUME with cold caches; prints its seconds
+fsck_seconds() {
+	local t0 t1 rc
+	drop_caches
+	t0=$(date +%s.%N)
+	"$fsck_bin" -n --store "$store" "$1" >"$base/log/fsck-$1.log" 2>&1
+	rc=$?
+	t1=$(date +%s.%N)
+	(( rc == 0 )) || echo "# fsck.volfs -n $1 exited $rc: $(tail -2 "$base/log/fsck-$1.log")" >&2
+	awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.6f", t1 - t0 }'
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 echo
 printf '%-44s %12s %12s %12s %10s\n' "latency (microseconds)" raw passthrough_ll volfs "volfs/pt"
@@ -177,17 +189,11 @@ vmount big || die "volfs mount (big) failed"
 w=$("$lat" fill "$base/mnt/volfs/big.dat" "$big_mib") || die "writing the big volume failed"
 vumount || die "volfs umount failed"
 "$lat" fill "$base/mnt/pt/big.dat" "$big_mib" >/dev/null || die "writing through passthrough_ll failed"
-drop_caches
-t0=$(date +%s.%N)
-"$fsck_bin" -n --store "$store" big >"$base/log/fsck-big.log" 2>&1
-rc=$?
-t1=$(date +%s.%N)
-(( rc == 0 )) || echo "# fsck.volfs -n big exited $rc: $(tail -2 "$base/log/fsck-big.log")"
+t=$(fsck_seconds big)
 drop_caches
 r=$("$lat" read "$base/mnt/pt/big.dat")
 rm -f "$base/mnt/pt/big.dat"
-awk -v t0="$t0" -v t1="$t1" -v mib="$big_mib" -v w="$w" -v r="$r" 'BEGIN {
-	t = t1 - t0
+awk -v t="$t" -v mib="$big_mib" -v w="$w" -v r="$r" 'BEGIN {
 	printf "fsck.volfs -n, %d MiB volume (written at %.0f MB/s): %.2f s, %.0f MB/s\n", mib, mib * 1.048576 / w, t, mib * 1.048576 / t
 	printf "  for scale: cold sequential read of the same bytes through passthrough_ll: %.2f s, %.0f MB/s; fsck/read time ratio %.2f\n", r, mib * 1.048576 / r, t / r
 }'
@@ -196,14 +202,8 @@ awk -v t0="$t0" -v t1="$t1" -v mib="$big_mib" -v w="$w" -v r="$r" 'BEGIN {
 vmount files || die "volfs mount (files) failed"
 w=$("$lat" mkfiles "$base/mnt/volfs" "$nfiles") || die "making the files failed"
 vumount || die "volfs umount failed"
-drop_caches
-t0=$(date +%s.%N)
-"$fsck_bin" -n --store "$store" files >"$base/log/fsck-files.log" 2>&1
-rc=$?
-t1=$(date +%s.%N)
-(( rc == 0 )) || echo "# fsck.volfs -n files exited $rc: $(tail -2 "$base/log/fsck-files.log")"
-awk -v t0="$t0" -v t1="$t1" -v n="$nfiles" -v w="$w" 'BEGIN {
-	t = t1 - t0
+t=$(fsck_seconds files)
+awk -v t="$t" -v n="$nfiles" -v w="$w" 'BEGIN {
 	printf "fsck.volfs -n, %d-file volume (4 KiB files, made at %.0f files/s): %.2f s, %.0f files/s, %.0f MB/s\n", n, n / w, t, n / t, n * 4096 / 1e6 / t
 }'
 echo "# (fsck figures have no passthrough_ll counterpart: no ratio)"
