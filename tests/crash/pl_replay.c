@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "pl_log.h"
+#include "xorshift.h"
 
 #define OBJDIR ".plobj"
 
@@ -84,10 +85,7 @@ static uint64_t rng;
 
 static uint64_t next_rand(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 2685821657736338717ull;
+	return xorshift64s(&rng);
 }
 
 /* ---- uint64 -> int64 hash map ---------------------------------------------- */

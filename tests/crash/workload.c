@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xorshift.h"
+
 #define PAGES      64
 #define PAGE       8192
 #define HALF       4096
@@ -45,11 +47,7 @@ static uint32_t seed_byte;
 
 static uint64_t next_rand(void)
 {
-	/* xorshift64* */
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 2685821657736338717ull;
+	return xorshift64s(&rng);
 }
 
 static uint8_t append_byte(uint64_t off)
