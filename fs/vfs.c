@@ -532,8 +532,7 @@ static void maybe_free(struct vfs *vfs, struct vnode *vn)
 		vfs_read_done(vfs, txn);
 	}
 	if (unlinked && vfs_write_txn(vfs, &txn) == 0) {
-		data_drop_buffers(vfs, vn);
-		int r = inode_free(vfs, txn, vn->ino);
+		int r = inode_free(vfs, txn, vn->ino);   /* its buffers and journal too */
 		if (r < 0)
 			syslog(LOG_ERR, "volfs %s: freeing inode %llu: %s", vfs->name,
 			       (unsigned long long)vn->ino, strerror(-r));
@@ -582,9 +581,7 @@ static int reclaim_orphans(struct vfs *vfs)
 		struct vnode *vn = vnode_find(vfs, l.inos[i]);
 		if (vn && (vn->nlookup || vn->nopen))
 			continue;
-		if (vn)
-			data_drop_buffers(vfs, vn);
-		r = inode_free(vfs, txn, l.inos[i]);
+		r = inode_free(vfs, txn, l.inos[i]);   /* its buffers and journal too */
 		if (vn)
 			vnode_put_if_idle(vfs, vn);
 	}

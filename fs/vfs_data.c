@@ -517,12 +517,29 @@ static int drop_extents_from(struct vfs *vfs, struct idx_txn *txn, uint64_t ino,
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Drops the buffers of @vn from block @first on, with their journal records
+ * in the batch.  Only buffered blocks have records (invariant 7), so a file
+ * without journaled buffers costs no index access.
+ */
+static int drop_buffers_from(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
+			     uint64_t first)
+{
+	bool journaled = false;
+	while (vn->nwb && vn->wb[vn->nwb - 1].block >= first) {
+		journaled |= vn->wb[vn->nwb - 1].journaled > 0;
+		wb_remove(vfs, vn, vn->nwb - 1);
+	}
+	if (!journaled)
+		return 0;
+	return vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, vn->ino, first,
+							UINT64_MAX));
+}
+
 int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino)
 {
 	struct vnode *vn = vnode_find(vfs, ino);
-	if (vn)
-		data_drop_buffers(vfs, vn);
-	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, ino, 0, UINT64_MAX));
+	int r = vn ? drop_buffers_from(vfs, txn, vn, 0) : 0;
 	return r < 0 ? r : drop_extents_from(vfs, txn, ino, NULL, 0);
 }
 
@@ -591,9 +608,7 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 		return -ENOMEM;
 	uint64_t keep = (size + bs - 1) / bs;   /* blocks that keep data */
 	/* buffers past the end go, with their journal records; a buffer of the new last block is cut */
-	while (vn->nwb && vn->wb[vn->nwb - 1].block >= keep)
-		wb_remove(vfs, vn, vn->nwb - 1);
-	int r = vfs_changed(vfs, idx_journal_del_blocks(txn, vfs->vol.tree, ino, keep, UINT64_MAX));
+	int r = drop_buffers_from(vfs, txn, vn, keep);
 	if (r == 0 && size % bs) {
 		uint64_t last = size / bs;
 		uint32_t cut = (uint32_t)(size % bs);

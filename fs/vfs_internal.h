@@ -152,7 +152,7 @@ int vfs_inode_put(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, const stru
 /* Sets the size of a regular file, dropping or trimming what lies past it. */
 int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
 		  uint64_t size);
-/* Deletes every extent of @ino (the inode is being freed); drops its buffers. */
+/* Deletes every extent of @ino (the inode is being freed); drops its buffers and journal. */
 int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino);
 /*
  * st_blocks of @ino counting its buffered blocks too (as local filesystems

@@ -1034,6 +1034,37 @@ static void test_journal_after_crash(void)
 	CHECK_OK(env_close());
 }
 
+/* Journal records go with the bytes they hold: at truncation and when the file is freed. */
+static void test_journal_dropped(void)
+{
+	struct stat st = { 0 }, out;
+	uint64_t a, b, records;
+
+	CHECK_OK(env_setup("journal-drop", 16 * KiB));
+	CHECK_OK(mk(ROOT, "a", S_IFREG | 0644, &a));
+	CHECK_OK(mk(ROOT, "b", S_IFREG | 0644, &b));
+	CHECK_OK(write_pat(a, 0, 65536, 1, NULL));
+	CHECK_OK(write_pat(b, 0, 65536, 1, NULL));
+	CHECK_OK(vfs_sync(T.vfs));
+	CHECK_OK(write_pat(a, 40000, 100, 2, NULL));   /* block 2 */
+	CHECK_OK(write_pat(b, 100, 100, 2, NULL));     /* block 0 */
+	CHECK_OK(vfs_fsync(T.vfs, a, false));
+	CHECK_OK(vfs_fsync(T.vfs, b, false));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 2);
+
+	st.st_size = 20000;                            /* a's block 2 goes */
+	CHECK_OK(vfs_setattr(T.vfs, a, &st, VFS_SET_SIZE, &out));
+	CHECK_OK(vfs_open_file(T.vfs, b, O_RDWR));
+	CHECK_OK(vfs_unlink(T.vfs, ROOT, "b"));         /* open: an orphan */
+	CHECK_OK(vfs_release(T.vfs, b));               /* the last close frees it */
+	CHECK_OK(vfs_fsync(T.vfs, a, false));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 0);
+	CHECK_OK(read_pat(a, 0, 20000, 1));
+	CHECK_OK(env_close());
+}
+
 /* ---- 7. xattrs ----------------------------------------------------------------------------- */
 
 /* Is @name in the listxattr result @list of @len bytes? */
@@ -1928,5 +1959,6 @@ int main(void)
 	RUN_CASE(test_rdonly);
 	RUN_CASE(test_corrupt_chunk);
 	RUN_CASE(test_journal_after_crash);
+	RUN_CASE(test_journal_dropped);
 	return test_exit();
 }
