@@ -655,17 +655,20 @@ static int overlay_record(const struct idx_journal_rec *rec, void *arg)
 /*
  * For a read-only view of a live tree: if block @block has journal records
  * (written by a read-write daemon, or left by one that crashed), loads it
- * with them laid over into @bounce and returns 1; 0 if it has none.
+ * with them laid over into *@bounce (allocated on first use, block_size
+ * bytes) and returns 1; 0 if it has none.
  */
 static int load_journaled(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64_t block,
-			  uint64_t size, uint8_t *bounce)
+			  uint64_t size, uint8_t **bounce)
 {
 	struct overlay ov = { .vfs = vfs, .size = size };
 	int r = idx_journal_foreach_block(txn, vfs->vol.tree, ino, block, overlay_record, &ov);
 	if (r < 0 || ov.records == 0)
 		return r;
-	r = block_load(vfs, txn, ino, block, bounce, &ov.len);
-	ov.buf = bounce;
+	if (!*bounce && !(*bounce = malloc(vfs->block_size)))
+		return -ENOMEM;
+	r = block_load(vfs, txn, ino, block, *bounce, &ov.len);
+	ov.buf = *bounce;
 	ov.records = 0;
 	if (r == 0)
 		r = idx_journal_foreach_block(txn, vfs->vol.tree, ino, block, overlay_record, &ov);
@@ -764,14 +767,10 @@ static ssize_t read_plan(struct vfs *vfs, uint64_t ino, uint8_t *buf, size_t siz
 		uint32_t n = (uint32_t)(size - done < bs - o ? size - done : bs - o);
 		struct wblock *wb = wb_find(vn, block);
 		struct idx_extent ext;
-		if (vfs->journal_visible && !bounce && !(bounce = malloc(bs))) {
-			r = -ENOMEM;
-			goto out;
-		}
 		if (wb) {
 			memcpy(buf + done, wb->data + o, n);
 		} else if (vfs->journal_visible &&
-			   (r = load_journaled(vfs, txn, ino, block, in.size, bounce)) != 0) {
+			   (r = load_journaled(vfs, txn, ino, block, in.size, &bounce)) != 0) {
 			if (r < 0)
 				goto out;
 			memcpy(buf + done, bounce + o, n);
