@@ -697,9 +697,11 @@ struct pending_read {
 };
 
 /*
- * After a read of [@off, @end) of @vn (file size @size): if it follows on
- * from the last one, lists in @ahead the chunks of the next blocks not yet
- * prefetched.
+ * After a read of [@off, @end) of @vn (file size @size), lists in @ahead the
+ * chunk files to prefetch: the blocks of the read after its first (the
+ * reader waits for that one at once), and, if the read follows on from the
+ * last one, those of the next READ_AHEAD_BYTES; none prefetched before in
+ * the same run.
  */
 static void plan_read_ahead(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t off,
 			    uint64_t end, uint64_t size, struct pending_read *ahead,
@@ -709,11 +711,10 @@ static void plan_read_ahead(struct vfs *vfs, struct idx_txn *txn, struct vnode *
 	bool sequential = off <= vn->read_next + READ_AHEAD_BYTES &&
 			  off + READ_AHEAD_BYTES >= vn->read_next;
 	vn->read_next = end;
-	if (!sequential) {
+	if (!sequential)
 		vn->read_ahead = 0;   /* a seek: a new run starts from here */
-		return;
-	}
-	uint64_t first = (end + bs - 1) / bs, stop = first + window, nblocks = (size + bs - 1) / bs;
+	uint64_t first = off / bs + 1, read_end = (end + bs - 1) / bs;
+	uint64_t stop = sequential ? read_end + window : read_end, nblocks = (size + bs - 1) / bs;
 	if (first < vn->read_ahead)
 		first = vn->read_ahead;
 	if (stop > nblocks)
@@ -842,7 +843,8 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 	if (off < 0)
 		return -EINVAL;
 	size_t maxpend = size / vfs->block_size + 2;
-	struct pending_read *pend = malloc((maxpend + read_ahead_blocks(vfs)) * sizeof(*pend));
+	/* @ahead: the read's own blocks after the first, and a window past it */
+	struct pending_read *pend = malloc((2 * maxpend + read_ahead_blocks(vfs)) * sizeof(*pend));
 	if (!pend)
 		return -ENOMEM;
 	struct pending_read *ahead = pend + maxpend;
@@ -859,8 +861,6 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 			      &nahead);
 		pthread_mutex_unlock(&vfs->lock);
 		/* the disk reads them all at once while we wait for the first */
-		for (size_t i = 1; i < npend; i++)
-			chunk_prefetch(vfs->store->chunks, &pend[i].chunk, pend[i].length);
 		for (size_t i = 0; i < nahead; i++)
 			chunk_prefetch(vfs->store->chunks, &ahead[i].chunk, ahead[i].length);
 		if (r <= 0 || npend == 0)
