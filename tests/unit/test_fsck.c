@@ -466,6 +466,54 @@ static void test_extents_within_size(void)
 	CHECK(file_a_intact(path, "dir/a", BS + 1000));
 }
 
+/* Plants a journal record of @len bytes of @byte at @off of block @block of @ino. */
+static int plant_journal(struct plant *pl, uint64_t ino, uint64_t block, uint32_t off,
+			 uint32_t len, uint8_t byte)
+{
+	static uint8_t data[BS];
+	memset(data, byte, len);
+	struct idx_journal_rec rec = { .ino = ino, .block = block, .offset = off, .length = len,
+				       .data = data };
+	return idx_journal_put(pl->txn, pl->vol.tree, &rec);
+}
+
+/*
+ * I39: journal records of a freed inode, of a directory, past the end of a
+ * file, or past the block are errors; a good one is not: it waits for
+ * replay, and the next read-write open lays it over its block.
+ */
+static void test_journal(void)
+{
+	struct pop p;
+	struct plant pl;
+	struct fsck_result res;
+	uint8_t buf[200];
+	const char *path = make_store("journal", &p);
+	plant_begin(path, &pl);
+	CHECK_OK(plant_journal(&pl, 999, 0, 0, 10, 1));          /* no such inode */
+	CHECK_OK(plant_journal(&pl, p.dir, 0, 0, 10, 1));        /* a directory */
+	CHECK_OK(plant_journal(&pl, p.a, 9, 0, 10, 1));          /* past the end */
+	CHECK_OK(plant_journal(&pl, p.a, 1, BS - 5, 10, 1));     /* past the block */
+	CHECK_OK(plant_end(&pl));
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 4);
+	CHECK_EQ(res.found[FSCK_JOURNAL], 4);
+	CHECK_EQ(res.journal_records, 4);
+	CHECK_EQ(run_fsck(path, FSCK_REPAIR, false, &res), 1);
+	CHECK_EQ(res.fixed[FSCK_JOURNAL], 4);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 0);
+	CHECK_EQ(res.journal_records, 0);
+
+	/* a good record: no error, counted; a read-only view already shows it */
+	plant_begin(path, &pl);
+	CHECK_OK(plant_journal(&pl, p.a, 0, 100, 50, 0xee));
+	CHECK_OK(plant_end(&pl));
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 0);
+	CHECK_EQ(res.journal_records, 1);
+	CHECK_EQ(read_file(path, "dir/a", buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		CHECK_EQ(buf[i], i >= 100 && i < 150 ? 0xee : pattern(i));
+}
+
 static void test_chunk_refcounts(void)
 {
 	struct pop p;
@@ -659,6 +707,7 @@ int main(void)
 	RUN(test_tree_loop);
 	RUN(test_nlink);
 	RUN(test_orphans);
+	RUN(test_journal);
 	RUN(test_extents_within_size);
 	RUN(test_chunk_refcounts);
 	RUN(test_dead_list);
