@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "snapshot.h"
 #include "store.h"
 #include "vfs.h"
 #include "vfs_internal.h"
@@ -1034,6 +1035,52 @@ static void test_journal_after_crash(void)
 	CHECK_OK(env_close());
 }
 
+/*
+ * Tools that change an unmounted volume after a crash: a snapshot takes the
+ * journal's writes in (it replays them first); a rollback drops them with
+ * everything else newer than its snapshot.
+ */
+static void test_journal_offline_tools(void)
+{
+	static uint8_t model[JOURNAL_FILE_SIZE];
+	uint64_t ino, records;
+
+	CHECK_OK(env_setup("journal-tools", 16 * KiB));
+	CHECK_OK(mk(ROOT, "f", S_IFREG | 0644, &ino));
+	CHECK_OK(write_pat(ino, 0, 65536, 1, model));
+	CHECK_OK(vfs_sync(T.vfs));
+	CHECK_OK(vfs_close(T.vfs));
+	T.vfs = NULL;
+	CHECK_OK(snapshot_create(T.store, VOL, "before"));
+	for (size_t i = 0; i < sizeof(journaled_writes) / sizeof(journaled_writes[0]); i++)
+		fill_pat(model + journaled_writes[i].off, journaled_writes[i].n,
+			 journaled_writes[i].off, journaled_writes[i].seed);
+
+	CHECK_OK(crash_after(write_journaled_then_fsync, ino));
+	CHECK_OK(journal_records(&records));
+	CHECK(records > 0);
+	CHECK_OK(snapshot_create(T.store, VOL, "after"));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 0);
+	T.opts.rdonly = true;
+	CHECK_OK(vfs_open(T.store, VOL "@after", &T.opts, &T.vfs));
+	CHECK_OK(read_equals(ino, 0, 40000, model));
+	CHECK_OK(vfs_close(T.vfs));
+	T.vfs = NULL;
+	T.opts.rdonly = false;
+
+	CHECK_OK(crash_after(write_journaled_then_fsync, ino));
+	CHECK_OK(journal_records(&records));
+	CHECK(records > 0);
+	CHECK_OK(snapshot_rollback(T.store, VOL, "before", true));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 0);
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
+	CHECK_EQ(size_of(ino), 65536);
+	CHECK_OK(read_pat(ino, 0, 65536, 1));
+	CHECK_OK(env_close());
+}
+
 /* Journal records go with the bytes they hold: at truncation and when the file is freed. */
 static void test_journal_dropped(void)
 {
@@ -1960,5 +2007,6 @@ int main(void)
 	RUN_CASE(test_corrupt_chunk);
 	RUN_CASE(test_journal_after_crash);
 	RUN_CASE(test_journal_dropped);
+	RUN_CASE(test_journal_offline_tools);
 	return test_exit();
 }
