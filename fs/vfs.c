@@ -156,7 +156,7 @@ int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn)
 	if (vfs->rdonly || vfs->broken)
 		return -EROFS;
 	if (vfs->txn && vfs->txn_changes >= VFS_BATCH_MAX_CHANGES) {
-		r = vfs_commit(vfs, false);
+		r = vfs_commit(vfs);
 		if (r < 0)
 			return r;
 	}
@@ -201,16 +201,11 @@ int vfs_changed(struct vfs *vfs, int r)
 	return r;
 }
 
-int vfs_commit(struct vfs *vfs, bool flush_all)
+int vfs_commit(struct vfs *vfs)
 {
 	int r;
-	/*
-	 * A block that cannot be written back (ENOSPC) stays buffered and the
-	 * error is reported; the rest of the batch is committed all the same.
-	 */
-	int flush_error = flush_all ? data_flush_all(vfs) : 0;
 	if (!vfs->txn)
-		return flush_error;
+		return 0;
 	/* invariant 2: the chunks first, then the records that name them */
 	if (vfs->chunks_unsynced) {
 		if (syncfs(vfs->store->dirfd) < 0)
@@ -226,13 +221,16 @@ int vfs_commit(struct vfs *vfs, bool flush_all)
 		vfs->broken = true;
 		return r == -ENOSPC ? r : -EIO;
 	}
-	return flush_error;
+	return 0;
 }
 
 /*
  * The flusher: every few milliseconds, commit the batch when it is older
- * than the commit interval (writing back all buffers first), when buffered
- * data is, or when another writer waits for LMDB's lock.
+ * than the commit interval, or when a buffered change not yet durable may
+ * be, first journaling or writing back every such change; or commit it
+ * when another writer waits for LMDB's lock.  Buffers whose changes are
+ * all journaled stay: they are durable, and are written back when the
+ * dirty limit, the journal's bounds, a close or a snapshot ask for it.
  */
 static void *flusher_main(void *arg)
 {
@@ -255,10 +253,14 @@ static void *flusher_main(void *arg)
 		bool handover = vfs->txn && ms_since(&vfs->txn_begun) >= VFS_HANDOVER_MS &&
 				idx_env_writer_waiting(vfs->store->idx);
 		int r = 0;
-		if (old_data || old_batch)
-			r = vfs_commit(vfs, true);
-		else if (handover)
-			r = vfs_commit(vfs, false);
+		if (old_data || old_batch) {
+			r = data_journal_all(vfs);
+			int r2 = vfs_commit(vfs);
+			r = r ? r : r2;
+			if (r == 0)   /* what stays buffered is durable now */
+				clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
+		} else if (handover)
+			r = vfs_commit(vfs);
 		if (r < 0 && !vfs->broken)
 			syslog(LOG_WARNING, "volfs %s: background commit: %s", vfs->name, strerror(-r));
 	}
@@ -659,7 +661,7 @@ int vfs_open(struct store *store, const char *spec, const struct vfs_options *op
 		if (r == 0)
 			r = reclaim_orphans(vfs);
 		if (r == 0)
-			r = vfs_commit(vfs, false);
+			r = vfs_commit(vfs);
 		pthread_mutex_unlock(&vfs->lock);
 		if (r < 0)
 			goto fail;
@@ -699,7 +701,14 @@ int vfs_recover(struct store *store, const char *volume)
 int vfs_sync(struct vfs *vfs)
 {
 	pthread_mutex_lock(&vfs->lock);
-	int r = vfs_commit(vfs, true);
+	/*
+	 * A block that cannot be written back (ENOSPC) stays buffered and the
+	 * error is reported; the rest of the batch is committed all the same.
+	 */
+	int flush_error = data_flush_all(vfs);
+	int r = vfs_commit(vfs);
+	if (r == 0)
+		r = flush_error;
 	pthread_mutex_unlock(&vfs->lock);
 	return r;
 }
@@ -726,7 +735,7 @@ int vfs_close(struct vfs *vfs)
 		int r2 = reclaim_orphans(vfs);
 		if (r == 0)
 			r = r2;
-		r2 = vfs_commit(vfs, false);
+		r2 = vfs_commit(vfs);
 		if (r == 0)
 			r = r2;
 	}
@@ -1686,7 +1695,7 @@ int vfs_snapshot(struct vfs *vfs, const char *name)
 	if (r == 0)
 		r = vfs_changed(vfs, idx_view_live(txn, vfs->vol.tree, &vfs->view));
 	if (r == 0)
-		r = vfs_commit(vfs, false);
+		r = vfs_commit(vfs);
 out:
 	pthread_mutex_unlock(&vfs->lock);
 	return r;
@@ -1697,7 +1706,7 @@ int vfs_fsyncdir(struct vfs *vfs, uint64_t ino)
 	if (vfs->rdonly)
 		return 0;
 	pthread_mutex_lock(&vfs->lock);
-	int r = vfs_commit(vfs, false);
+	int r = vfs_commit(vfs);
 	pthread_mutex_unlock(&vfs->lock);
 	return r;
 }

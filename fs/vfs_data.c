@@ -303,17 +303,29 @@ static int wb_journal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, st
 	return 0;
 }
 
+/* Has a buffer of @vn changed since it was loaded or last journaled? */
+static bool has_new_changes(const struct vnode *vn)
+{
+	for (size_t i = 0; i < vn->nwb; i++)
+		if (vn->wb[i].dirty_lo != vn->wb[i].dirty_hi)
+			return true;
+	return false;
+}
+
 /*
  * Writes back the buffers of @vn into the batch; with @journal, only those
- * whose change does not fit the journal, the rest going there.  On error
- * what is left stays buffered.
+ * whose change does not fit the journal, the rest going there.  With @only
+ * (@nonly block numbers, ascending), only the buffers of those blocks are
+ * written back, the rest are left alone.  On error what is left stays
+ * buffered.
  */
-static int write_back(struct vfs *vfs, struct vnode *vn, bool journal)
+static int write_back(struct vfs *vfs, struct vnode *vn, bool journal,
+		      const uint64_t *only, size_t nonly)
 {
 	struct idx_txn *txn;
 	struct idx_inode in;
-	if (!vn->nwb)
-		return 0;
+	if (!vn->nwb || (journal && !only && !has_new_changes(vn)))
+		return 0;   /* no batch opened, no inode read for nothing */
 	int r = vfs_write_txn(vfs, &txn);
 	if (r < 0)
 		return r;
@@ -327,6 +339,16 @@ static int write_back(struct vfs *vfs, struct vnode *vn, bool journal)
 	uint64_t blocks_before = in.blocks;
 	for (size_t i = 0; i < vn->nwb && r == 0;) {
 		struct wblock *wb = &vn->wb[i];
+		if (only) {
+			while (nonly && *only < wb->block)
+				only++, nonly--;
+			if (!nonly)
+				break;
+			if (*only != wb->block) {
+				i++;
+				continue;
+			}
+		}
 		uint64_t start = wb->block * vfs->block_size;
 		/* what lies past the end is not stored (invariant 3 keeps it zero) */
 		if (start + wb->dirty_hi > in.size)
@@ -354,15 +376,16 @@ static int write_back(struct vfs *vfs, struct vnode *vn, bool journal)
 
 int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
 {
-	return write_back(vfs, vn, false);
+	return write_back(vfs, vn, false, NULL, 0);
 }
 
 int data_journal_vnode(struct vfs *vfs, struct vnode *vn)
 {
-	return write_back(vfs, vn, true);
+	return write_back(vfs, vn, true, NULL, 0);
 }
 
-int data_flush_all(struct vfs *vfs)
+/* write_back() for every vnode with buffers. */
+static int write_back_all(struct vfs *vfs, bool journal)
 {
 	int r = 0;
 	for (size_t i = 0; i < vfs->hsize && !vfs->broken; i++) {
@@ -370,7 +393,7 @@ int data_flush_all(struct vfs *vfs)
 		while (vn) {
 			struct vnode *next = vn->hnext;
 			if (vn->nwb) {
-				int r2 = data_flush_vnode(vfs, vn);
+				int r2 = write_back(vfs, vn, journal, NULL, 0);
 				if (r == 0)
 					r = r2;
 				vnode_put_if_idle(vfs, vn);
@@ -379,6 +402,123 @@ int data_flush_all(struct vfs *vfs)
 		}
 	}
 	return r;
+}
+
+int data_flush_all(struct vfs *vfs)
+{
+	return write_back_all(vfs, false);
+}
+
+/* ---- bounded write-back ---------------------------------------------------------- */
+
+/*
+ * A limit that is reached (the dirty limit, the journal's high-water mark)
+ * is relieved by this much: enough that the next write or fsync does not
+ * reach it again, little enough that writing back costs a pause of a few
+ * milliseconds rather than one of writing back every buffer.
+ */
+static uint64_t trim_step(const struct vfs *vfs)
+{
+	return vfs->opts.dirty_limit / 32;
+}
+
+/* Past this many journaled bytes, fsync and the commit interval trim the journal. */
+static uint64_t journal_high(const struct vfs *vfs)
+{
+	return vfs->opts.dirty_limit / 4 * 3;
+}
+
+struct trim_pick {
+	struct vnode *vn;
+	uint64_t block;
+	uint32_t journaled;
+};
+
+static int by_journaled_desc(const void *a, const void *b)
+{
+	uint32_t x = ((const struct trim_pick *)a)->journaled;
+	uint32_t y = ((const struct trim_pick *)b)->journaled;
+	return (x < y) - (x > y);
+}
+
+static int by_vnode_and_block(const void *a, const void *b)
+{
+	const struct trim_pick *x = a, *y = b;
+	if (x->vn->ino != y->vn->ino)
+		return x->vn->ino < y->vn->ino ? -1 : 1;
+	return (x->block > y->block) - (x->block < y->block);
+}
+
+/*
+ * Writes back buffers, those with the most journaled bytes first (each
+ * frees a block of memory and the most journal), until dirty_bytes is at
+ * most @dirty_target and journal_bytes at most @journal_target.
+ */
+static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_target)
+{
+	struct trim_pick *picks = NULL;
+	size_t n = 0, cap = 0;
+	if (vfs->dirty_bytes <= dirty_target && vfs->journal_bytes <= journal_target)
+		return 0;
+	for (size_t h = 0; h < vfs->hsize; h++)
+		for (struct vnode *vn = vfs->htab[h]; vn; vn = vn->hnext)
+			for (size_t i = 0; i < vn->nwb; i++) {
+				if (ARRAY_RESERVE(picks, n, cap, 64) < 0) {
+					free(picks);
+					return data_flush_all(vfs);   /* the bound holds all the same */
+				}
+				picks[n++] = (struct trim_pick){ vn, vn->wb[i].block, vn->wb[i].journaled };
+			}
+	qsort(picks, n, sizeof(*picks), by_journaled_desc);
+	/* the fewest buffers that bring both under their targets */
+	uint64_t dirty = vfs->dirty_bytes, journal = vfs->journal_bytes;
+	size_t k = 0;
+	while (k < n && (dirty > dirty_target || journal > journal_target)) {
+		dirty -= vfs->block_size;
+		journal -= picks[k++].journaled;
+	}
+	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
+	uint64_t *blocks = malloc((k ? k : 1) * sizeof(*blocks));
+	if (!blocks) {
+		free(picks);
+		return data_flush_all(vfs);
+	}
+	int r = 0;
+	for (size_t a = 0, b; a < k && !vfs->broken; a = b) {
+		struct vnode *vn = picks[a].vn;
+		for (b = a; b < k && picks[b].vn == vn; b++)
+			blocks[b - a] = picks[b].block;
+		int r2 = write_back(vfs, vn, false, blocks, b - a);
+		if (r == 0)
+			r = r2;
+		vnode_put_if_idle(vfs, vn);
+	}
+	free(blocks);
+	free(picks);
+	return r;
+}
+
+/* Invariant 5: buffered memory back under the dirty limit, a step below it. */
+static int enforce_dirty_limit(struct vfs *vfs)
+{
+	if (vfs->dirty_bytes <= vfs->opts.dirty_limit)
+		return 0;
+	return data_trim(vfs, vfs->opts.dirty_limit - trim_step(vfs), UINT64_MAX);
+}
+
+/* Invariant 7: the journal back under its high-water mark, a step below it. */
+static int relieve_journal(struct vfs *vfs)
+{
+	if (vfs->journal_bytes < journal_high(vfs))
+		return 0;
+	return data_trim(vfs, UINT64_MAX, journal_high(vfs) - trim_step(vfs));
+}
+
+int data_journal_all(struct vfs *vfs)
+{
+	int r = relieve_journal(vfs);
+	int r2 = write_back_all(vfs, true);
+	return r ? r : r2;
 }
 
 /* ---- the journal after a crash ------------------------------------------------ */
@@ -458,17 +598,6 @@ int data_replay_journal(struct vfs *vfs)
 		syslog(LOG_INFO, "volfs %s: replayed %llu journal records of writes made durable "
 		       "by fsync before the last daemon stopped (%llu of files since gone)",
 		       vfs->name, (unsigned long long)rp.records, (unsigned long long)rp.skipped);
-	return r;
-}
-
-/* Keeps buffered memory under the limit (invariant 5): @vn first, then everyone. */
-static int enforce_dirty_limit(struct vfs *vfs, struct vnode *vn)
-{
-	if (vfs->dirty_bytes <= vfs->opts.dirty_limit)
-		return 0;
-	int r = data_flush_vnode(vfs, vn);
-	if (r == 0 && vfs->dirty_bytes > vfs->opts.dirty_limit)
-		r = data_flush_all(vfs);
 	return r;
 }
 
@@ -956,20 +1085,18 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	struct prepared_block *prep = vfs->rdonly ? NULL :
 		prepare_blocks(vfs, src, size, (uint64_t)off, &nprep);
 	pthread_mutex_lock(&vfs->lock);
-	struct vnode *vn;
-	ssize_t r = file_change_begin(vfs, ino, -EINVAL, &txn, &in, &vn);
-	if (r < 0)
-		goto out;
+	struct vnode *vn = NULL;
 	/*
 	 * Invariant 5: past the dirty limit, write back before taking more.  If
 	 * that fails (ENOSPC), this write is refused: buffered data that cannot
-	 * be written must not grow without bound.
+	 * be written must not grow without bound.  (Before the inode is read:
+	 * writing back may change its block count.)
 	 */
-	if (vfs->dirty_bytes > vfs->opts.dirty_limit) {
-		r = enforce_dirty_limit(vfs, vn);
-		if (r < 0)
-			goto out;
-	}
+	ssize_t r = vfs->rdonly ? 0 : enforce_dirty_limit(vfs);
+	if (r == 0)
+		r = file_change_begin(vfs, ino, -EINVAL, &txn, &in, &vn);
+	if (r < 0)
+		goto out;
 	uint64_t newsize = (uint64_t)off + size > in.size ? (uint64_t)off + size : in.size;
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, block = pos / bs;
@@ -1016,7 +1143,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 		goto out;
 	/* a write-back that fails here leaves the data buffered: the next write,
 	 * fsync or close reports it */
-	enforce_dirty_limit(vfs, vn);
+	enforce_dirty_limit(vfs);
 	r = (ssize_t)done;
 out:
 	if (r < 0 && done > 0 && !vfs->broken)
@@ -1043,19 +1170,18 @@ int vfs_fsync(struct vfs *vfs, uint64_t ino, bool datasync)
 	if (vfs->rdonly)
 		return 0;
 	pthread_mutex_lock(&vfs->lock);
-	struct vnode *vn = vnode_find(vfs, ino);
 	/*
-	 * A journal near its bound is emptied the way the commit interval
-	 * does it: every buffer is written back (invariant 7).  Else this
-	 * file's small changes go into it.
+	 * This file's small changes go into the journal, the rest is written
+	 * back.  A journal past its high-water mark is first trimmed by a step,
+	 * the most journaled buffers written back (invariant 7).
 	 */
-	if (vfs->journal_bytes >= vfs->opts.dirty_limit / 4 * 3)
-		r = data_flush_all(vfs);
-	else if (vn && vn->nwb)
+	r = relieve_journal(vfs);
+	struct vnode *vn = vnode_find(vfs, ino);   /* after: trimming may free an idle one */
+	if (r == 0 && vn && vn->nwb)
 		r = data_journal_vnode(vfs, vn);
 	/* the batch holds this file's metadata and the names that reach it */
 	if (r == 0)
-		r = vfs_commit(vfs, false);
+		r = vfs_commit(vfs);
 	if (vfs->broken && r == 0)
 		r = -EIO;
 	pthread_mutex_unlock(&vfs->lock);

@@ -16,8 +16,9 @@
  *     the file's size.
  *  4. Every extent lies below the file's size: truncation trims or drops
  *     what it cuts, so bytes past EOF are never stored.
- *  5. dirty_bytes counts buffered block memory; writers flush when it passes
- *     opts.dirty_limit, so memory stays bounded by the limit plus one write.
+ *  5. dirty_bytes counts buffered block memory; a writer that finds it past
+ *     opts.dirty_limit writes buffers back until it is a step below, so
+ *     memory stays bounded by the limit plus one write.
  *  6. LMDB's writer lock is a mutex owned by the thread that began the write
  *     transaction, and only that thread can release it.  So one thread per
  *     volume, the txn thread, begins, commits and aborts every batch; other
@@ -27,8 +28,9 @@
  *     buffered.  A buffer's journaled bytes never pass VFS_JOURNAL_BLOCKS
  *     blocks, and journal_bytes never passes opts.dirty_limit: the journal is
  *     on disk, but LMDB maps it, so it counts in the daemon's resident memory
- *     (as file pages).  An fsync that finds it three quarters full writes
- *     every buffer back, as the commit interval does.  A journaled buffer
+ *     (as file pages).  An fsync or a commit interval that finds it three
+ *     quarters full writes back the most journaled buffers until it is a
+ *     step below that, never every buffer at once.  A journaled buffer
  *     changes only by writes (truncation and hole punching write it back
  *     first), and writing a block back, or replacing or dropping it, deletes
  *     its records in the same batch.  So after a crash, the extent with its
@@ -85,7 +87,7 @@ struct vfs {
 	bool chunks_unsynced;
 	bool broken;                     /* an internal error: read-only from now on */
 	uint64_t dirty_bytes;
-	struct timespec dirty_since;     /* when the oldest buffered data arrived */
+	struct timespec dirty_since;     /* buffered changes older than this are durable */
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	struct vnode **htab;
 	size_t hsize, hcount;
@@ -132,8 +134,8 @@ void vfs_read_done(struct vfs *vfs, struct idx_txn *txn);
 int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn);
 /* Ends a change of the batch: @r < 0 from a change breaks the volume. */
 int vfs_changed(struct vfs *vfs, int r);
-/* Commits the batch (syncing chunks first); with @flush_all, writes back all buffers first. */
-int vfs_commit(struct vfs *vfs, bool flush_all);
+/* Commits the batch (syncing chunks first). */
+int vfs_commit(struct vfs *vfs);
 
 struct vnode *vnode_find(struct vfs *vfs, uint64_t ino);
 struct vnode *vnode_get(struct vfs *vfs, uint64_t ino);     /* NULL: -ENOMEM */
@@ -171,6 +173,11 @@ int data_journal_vnode(struct vfs *vfs, struct vnode *vn);
 int data_replay_journal(struct vfs *vfs);
 /* Writes back every buffered block. */
 int data_flush_all(struct vfs *vfs);
+/*
+ * Makes every buffered change durable with the batch, data_journal_vnode()
+ * for each file, after trimming a journal past its high-water mark.
+ */
+int data_journal_all(struct vfs *vfs);
 /* Frees the buffers of @vn without writing them (the file is gone). */
 void data_drop_buffers(struct vfs *vfs, struct vnode *vn);
 

@@ -687,6 +687,8 @@ static void test_dirty_limit(void)
 		CHECK_OK(write_pat(ino, (uint64_t)i * 4096 + (i % 2) * 2048, 2048, 1, NULL));
 		/* invariant 5: the limit plus one write at most */
 		CHECK(T.vfs->dirty_bytes <= T.opts.dirty_limit + 4096);
+		/* reaching it writes back a step, not every buffer */
+		CHECK(i < 300 || T.vfs->dirty_bytes >= T.opts.dirty_limit / 2);
 	}
 	CHECK_EQ(size_of(ino), (uint64_t)(n - 1) * 4096 + 4096);
 	for (unsigned i = 0; i < n; i++) {
@@ -978,6 +980,21 @@ static int journal_then_cut_and_regrow(uint64_t ino)
 	return r;
 }
 
+/* A volume in @dir with one file of @size pattern bytes (seed 1), committed; closed again. */
+static int one_committed_file(const char *dir, size_t size, uint8_t *model, uint64_t *ret_ino)
+{
+	int r = env_setup(dir, 16 * KiB);
+
+	if (r == 0)
+		r = mk(ROOT, "f", S_IFREG | 0644, ret_ino);
+	if (r == 0)
+		r = write_pat(*ret_ino, 0, size, 1, model);
+	if (r == 0)
+		r = vfs_sync(T.vfs);
+	int r2 = env_close();
+	return r ? r : r2;
+}
+
 /*
  * An fsync puts small writes into the journal, not into chunk files; after a
  * crash a read-only view already shows them, and the next read-write open
@@ -989,11 +1006,7 @@ static void test_journal_after_crash(void)
 	uint64_t ino, records;
 	int chunks;
 
-	CHECK_OK(env_setup("journal", 16 * KiB));
-	CHECK_OK(mk(ROOT, "f", S_IFREG | 0644, &ino));
-	CHECK_OK(write_pat(ino, 0, 65536, 1, model));
-	CHECK_OK(vfs_sync(T.vfs));
-	CHECK_OK(env_close());
+	CHECK_OK(one_committed_file("journal", 65536, model, &ino));
 	for (size_t i = 0; i < sizeof(journaled_writes) / sizeof(journaled_writes[0]); i++)
 		fill_pat(model + journaled_writes[i].off, journaled_writes[i].n,
 			 journaled_writes[i].off, journaled_writes[i].seed);
@@ -1109,6 +1122,119 @@ static void test_journal_dropped(void)
 	CHECK_OK(journal_records(&records));
 	CHECK_EQ(records, 0);
 	CHECK_OK(read_pat(a, 0, 20000, 1));
+	CHECK_OK(env_close());
+}
+
+/* test_journal_trimmed: seeded small writes inside a file of 48 blocks of 16 KiB, fsync'd in rounds. */
+#define TRIM_BLOCKS 48
+#define TRIM_ROUNDS 600
+#define TRIM_WRITES 8
+
+static void trim_write(unsigned *seed, uint64_t *off, size_t *n)
+{
+	*n = 256 + (size_t)(rand_r(seed) % 768);
+	*off = (uint64_t)rand_r(seed) % (TRIM_BLOCKS * 16 * KiB - *n);
+}
+
+static int trim_rounds(uint64_t ino)
+{
+	unsigned seed = 7;
+	uint64_t high = T.opts.dirty_limit / 4 * 3;
+	bool reached = false;
+
+	for (unsigned round = 1; round <= TRIM_ROUNDS; round++) {
+		for (unsigned w = 0; w < TRIM_WRITES; w++) {
+			uint64_t off;
+			size_t n;
+			trim_write(&seed, &off, &n);
+			int r = write_pat(ino, off, n, round, NULL);
+			if (r)
+				return r;
+		}
+		int r = vfs_fsync(T.vfs, ino, false);
+		if (r)
+			return r;
+		struct vnode *vn = vnode_find(T.vfs, ino);
+		/* invariant 7's bound; at the high-water mark a step goes, not every buffer */
+		if (T.vfs->journal_bytes > T.opts.dirty_limit)
+			return 10;
+		reached |= T.vfs->journal_bytes + T.opts.dirty_limit / 32 >= high;
+		if (reached && (!vn || vn->nwb < TRIM_BLOCKS / 2))
+			return 11;
+	}
+	return reached ? 0 : 12;
+}
+
+/*
+ * Small fsync'd writes fill the journal to its high-water mark; from there
+ * each fsync that finds it there writes back a few buffers, the most
+ * journaled ones, and the rest stay.  After a crash every fsync'd write is
+ * there.
+ */
+static void test_journal_trimmed(void)
+{
+	static uint8_t model[TRIM_BLOCKS * 16 * KiB];
+	unsigned seed = 7;
+	uint64_t ino, records;
+
+	CHECK_OK(one_committed_file("journal-trim", sizeof(model), model, &ino));
+	for (unsigned round = 1; round <= TRIM_ROUNDS; round++)
+		for (unsigned w = 0; w < TRIM_WRITES; w++) {
+			uint64_t off;
+			size_t n;
+			trim_write(&seed, &off, &n);
+			fill_pat(model + off, n, off, round);
+		}
+
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	CHECK_OK(crash_after(trim_rounds, ino));
+	CHECK_OK(journal_records(&records));
+	CHECK(records > 0);
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));   /* replays */
+	CHECK_OK(read_equals(ino, 0, sizeof(model), model));
+	CHECK_OK(env_close());
+}
+
+/* Four small writes, not fsync'd, then the flusher's commit interval; dies unclosed. */
+static int small_writes_then_interval(uint64_t ino)
+{
+	int chunks = count_chunks();
+	uint64_t records = 0;
+
+	for (unsigned i = 0; i < 4; i++) {
+		int r = write_pat(ino, i * 16 * KiB + 1000, 500, 9, NULL);
+		if (r)
+			return r;
+	}
+	int r = vfs_start_flusher(T.vfs);
+	for (int tries = 0; r == 0 && records < 4 && tries < 100; tries++) {
+		usleep(50 * 1000);
+		r = journal_records(&records);
+	}
+	if (r || records != 4)
+		return r ? r : 20;
+	pthread_mutex_lock(&T.vfs->lock);
+	struct vnode *vn = vnode_find(T.vfs, ino);
+	size_t nwb = vn ? vn->nwb : 0;
+	pthread_mutex_unlock(&T.vfs->lock);
+	/* journaled, not written back: the buffers stay, no chunk file was written */
+	return nwb == 4 && count_chunks() == chunks ? 0 : 21;
+}
+
+/* The commit interval makes buffered changes durable by journaling them. */
+static void test_journal_interval(void)
+{
+	uint64_t ino;
+
+	CHECK_OK(one_committed_file("journal-interval", 65536, NULL, &ino));
+	T.opts.commit_interval_ms = 100;
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	CHECK_OK(crash_after(small_writes_then_interval, ino));
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK_OK(read_pat(ino, i * 16 * KiB, 1000, 1));
+		CHECK_OK(read_pat(ino, i * 16 * KiB + 1000, 500, 9));
+	}
 	CHECK_OK(env_close());
 }
 
@@ -2008,5 +2134,7 @@ int main(void)
 	RUN_CASE(test_journal_after_crash);
 	RUN_CASE(test_journal_dropped);
 	RUN_CASE(test_journal_offline_tools);
+	RUN_CASE(test_journal_trimmed);
+	RUN_CASE(test_journal_interval);
 	return test_exit();
 }
