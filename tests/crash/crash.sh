@@ -75,9 +75,14 @@ for (( t = 0; t < TRIALS; t++ )); do
 	seed=$(( SEED + t ))
 	RANDOM=$seed
 	vol=t$t
-	# alternate block sizes and commit intervals: 4 KiB blocks hit chunks at
-	# once, 128 KiB ones buffer; commit=1 lets the flusher commit in between
-	if (( t % 2 )); then bs=4K; opts=commit=1; else bs=128K; opts=commit=5; fi
+	# rotate block sizes and commit intervals: 4 KiB blocks hit chunks at
+	# once, 128 KiB ones buffer; commit=1 lets the flusher journal and commit
+	# in between; the smallest dirty limit has fsync trim a full journal
+	case $(( t % 3 )) in
+	0) bs=128K; opts=commit=5 ;;
+	1) bs=4K; opts=commit=1 ;;
+	2) bs=16K; opts=commit=1,dirty_limit=1M ;;
+	esac
 	delay_ms=$(( 300 + RANDOM % 2700 ))
 	log=$TMP/log.$t
 	ok=1
