@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/bench/fs/run.sh — filesystem benchmark: volfs side by side, in one run,
-# with the backing directory itself (raw), libfuse's passthrough_ll example and
-# bindfs, all over the same backing filesystem.  Run on demand as root; never
+# with the backing directory itself (raw), libfuse's passthrough_ll example
+# (as the reference, and again with -o xattr) and bindfs, all over the same
+# backing filesystem.  Run on demand as root; never
 # part of CI.  See docs/performance.md for the method and measured figures.
 #
 #   bash tests/bench/fs/run.sh [--quick] [options]
@@ -39,7 +40,9 @@ usage: $0 [options]
   --files N             small-file count (default 10000)
   --block-sizes LIST    volfs volumes to test, one per block size (default 128K),
                         e.g. 16K,128K
-  --candidates LIST     subset of raw,passthrough_ll,bindfs,volfs (default all)
+  --candidates LIST     subset of raw,passthrough_ll,passthrough_xattr,bindfs,volfs
+                        (default all); passthrough_xattr is passthrough_ll with
+                        -o xattr, which like volfs serves extended attributes
   --volfs PATH          the volfs binary (default: \$VOLFS, $root/build/tools/volfs,
                         volfs in PATH)
   --volfs-opts OPTS     extra -o options for volfs mount
@@ -66,7 +69,7 @@ runtime=60
 write_runtime=30
 files=10000
 block_sizes=128K
-candidates=raw,passthrough_ll,bindfs,volfs
+candidates=raw,passthrough_ll,passthrough_xattr,bindfs,volfs
 volfs_bin=${VOLFS:-}
 volfs_opts=
 smallfiles_bin=
@@ -285,6 +288,17 @@ setup_passthrough() {
 		"$base/mnt/passthrough_ll"
 }
 
+# The reference's xattrs are off by default: it answers getxattr with ENOSYS and
+# the kernel stops asking.  A filesystem that serves xattrs is asked for
+# security.capability before every write (libfuse 3.14 cannot take that over
+# with FUSE_HANDLE_KILLPRIV_V2); this candidate shows what that costs.
+setup_passthrough_xattr() {
+	mkdir -p "$base/passthrough_xattr-src"
+	start_fuse passthrough_xattr "$base/mnt/passthrough_xattr" "$work/build/passthrough_ll" -f \
+		-o "source=$base/passthrough_xattr-src,writeback,default_permissions,allow_other,xattr" \
+		"$base/mnt/passthrough_xattr"
+}
+
 setup_bindfs() {
 	mkdir -p "$base/bindfs-src"
 	# Debian's bindfs with its defaults (single-threaded; adds allow_other)
@@ -329,6 +343,7 @@ setup_volfs() {
 
 want raw && setup_raw
 want passthrough_ll && { setup_passthrough || true; }
+want passthrough_xattr && { setup_passthrough_xattr || true; }
 want bindfs && { setup_bindfs || true; }
 want volfs && { setup_volfs || true; }
 
@@ -621,14 +636,14 @@ if repeat > 1:
     print(f"\nfigures: median of {repeat} rounds (min–max)")
 for w, title, unit, goal in workloads:
     print(f"\n{title} [{unit}]")
-    print(f"  {'candidate':<16} {unit:>22} {'/ passthrough_ll':>17}")
+    print(f"  {'candidate':<18} {unit:>20} {'/ passthrough_ll':>17}")
     r = median(w, ref)
     for c in names:
         if w == "memory" and c == "raw":
             continue
         x = median(w, c)
         ratio = f"{x / r:.2f}×" if (x is not None and r) else "-"
-        print(f"  {c:<16} {shown(w, c):>22} {ratio:>17}")
+        print(f"  {c:<18} {shown(w, c):>20} {ratio:>17}")
 
 print("\n== volfs / passthrough_ll, measured in this run, against the targets")
 if not volfs:
@@ -650,6 +665,11 @@ for c in volfs:
         verdict = "meets" if ratio >= goal else "BELOW"
         print(f"    {w:<10} {ratio:>7.2f}×   target ≥ {goal:.1f}×   {verdict}")
     print(f"    {'memory':<10} {shown('memory', c):>8} MiB peak (target: the dirty limit + a small constant)")
+    xr = "passthrough_xattr"
+    if xr in cands:
+        pairs = [(w, median(w, c), median(w, xr)) for w, _, _, goal in workloads if goal is not None]
+        print(f"    against {xr} (xattrs served, as volfs does): " +
+              ", ".join(f"{w} {x / r:.2f}×" for w, x, r in pairs if x is not None and r))
 
 ms = sorted(((w, c, num(v[0])) for (w, c), v in raw.items() if w.startswith("mslice_")),
             key=lambda t: (t[1], t[0].split("_")[1], int(t[0].split("_")[2])))
