@@ -4,6 +4,9 @@
  * for what each check verifies, docs/man/fsck.volfs.8 for the tool).
  *
  * How a run goes, and why in this order:
+ *  0. A child process reads the whole index (probe_index): a page damaged
+ *     past LMDB's own checks kills the child, not fsck, which reports it
+ *     and stops before it opens the store.
  *  1. Open the store: read-only for a check; read-write for a repair, which
  *     also does the recovery every read-write open does (temp files of dead
  *     processes removed, interrupted volume removals finished).
@@ -45,7 +48,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -337,6 +342,107 @@ struct bad_rec {
 	size_t klen;
 	const char *why;
 };
+
+/* ---- probe_index: can LMDB read the index without crashing? ------------------------- */
+
+/*
+ * LMDB trusts its pages: one damaged in a way its own checks miss (say, a
+ * record whose length runs past the end of the map) crashes the process
+ * that reads it, or deletes the record, where fsck should report it.  So before anything
+ * else a child process reads every record of every database, every byte
+ * of it, and tells the parent through a pipe which database it is in.
+ * If the child dies, fsck reports the index damaged there (I35) and stops
+ * before it has opened the store, let alone changed anything.  A child
+ * that cannot open the store exits PROBE_NOT_OPENED: the parent's own
+ * open then says why.
+ */
+enum { PROBE_READ_ALL = 0, PROBE_NOT_OPENED = 3 };
+#define PROBE_LMDB_TABLES 0xff   /* the pipe's byte while LMDB's own tables are read */
+
+static int probe_step(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	volatile uint8_t *sum = arg;
+	for (size_t i = 0; i < klen; i++)
+		*sum ^= ((const uint8_t *)key)[i];
+	for (size_t i = 0; i < vlen; i++)
+		*sum ^= ((const uint8_t *)val)[i];
+	return 0;
+}
+
+static _Noreturn void probe_child(const char *store_path, int fd)
+{
+	/* die of the signal itself, quietly: no core file, no sanitizer report */
+	struct rlimit no_core = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &no_core);
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	struct store *s;
+	struct idx_txn *txn;
+	volatile uint8_t sum = 0;
+	uint64_t n;
+	uint8_t where = PROBE_LMDB_TABLES;
+	if (write(fd, &where, 1) != 1 || store_open(store_path, STORE_RDONLY, &s) < 0)
+		_exit(PROBE_NOT_OPENED);
+	if (idx_txn_begin(s->idx, IDX_TXN_RDONLY, &txn) < 0)
+		_exit(PROBE_NOT_OPENED);
+	idx_scan_lmdb(txn, &n);   /* errors are check_index_pages' to report */
+	for (enum idx_db db = 0; db < IDX_DB_COUNT; db++) {
+		where = (uint8_t)db;
+		if (write(fd, &where, 1) != 1)
+			_exit(PROBE_NOT_OPENED);
+		idx_scan_raw(txn, db, probe_step, (void *)&sum, &n);
+	}
+	idx_txn_abort(txn);   /* its reader slot is free again */
+	store_close(s);
+	_exit(PROBE_READ_ALL);
+}
+
+/* false: the index cannot be read safely; the problem is reported. */
+static bool probe_index(struct fsck *f, const char *store_path)
+{
+	int pipefd[2];
+	fflush(f->out);   /* or the child's copy of the buffer is written twice */
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return true;   /* no probe: read the index as before */
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return true;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		probe_child(store_path, pipefd[1]);
+	}
+	close(pipefd[1]);
+	uint8_t where = PROBE_LMDB_TABLES, b;
+	ssize_t got;
+	while ((got = read(pipefd[0], &b, 1)) == 1 || (got < 0 && errno == EINTR))
+		if (got == 1)
+			where = b;
+	close(pipefd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return true;
+	if (WIFEXITED(status) && (WEXITSTATUS(status) == PROBE_READ_ALL ||
+				  WEXITSTATUS(status) == PROBE_NOT_OPENED))
+		return true;
+	char how[64];
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "%s", strsignal(WTERMSIG(status)));
+	else
+		snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+	char what[64];
+	if (where == PROBE_LMDB_TABLES)
+		snprintf(what, sizeof(what), "LMDB's table of databases");
+	else
+		snprintf(what, sizeof(what), "database %s", idx_db_name(where));
+	problem(f, FSCK_INDEX_PAGES, 0, "%s: reading it crashed (%s): a page of the index "
+		"is damaged past what LMDB checks; nothing was checked further or changed; "
+		"restore the store from a backup", what, how);
+	return false;
+}
 
 struct pages_walk {
 	struct fsck *f;
@@ -2024,6 +2130,8 @@ int fsck_store(const char *store_path, const struct fsck_options *opts, struct f
 	f->out = opts->out ? opts->out : stdout;
 	f->repair = opts->mode != FSCK_CHECK;
 
+	if (!probe_index(f, store_path))
+		return fsck_exit_status(f->res);
 	/* repairs recount before anything is freed: no recovery at open */
 	r = store_open(store_path, f->repair ? STORE_NO_RECOVERY : STORE_RDONLY, &f->store);
 	if (r < 0) {

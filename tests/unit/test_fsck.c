@@ -252,6 +252,119 @@ static void test_index_pages(void)
 	CHECK(file_a_intact(path, "dir/a", FILE_A_SIZE));
 }
 
+/* Adds file "big" (1 MiB, 256 blocks) to "vol": enough records for LMDB's branch pages. */
+static void add_big_file(const char *path)
+{
+	struct store *s;
+	struct vfs *v;
+	struct stat st;
+	struct vfs_options opts = { .commit_interval_ms = 60000 };
+	struct vfs_ctx ctx = { .uid = 0, .gid = 0, .umask = 022 };
+	static uint8_t buf[1 << 20];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pattern(i * 3);
+	CHECK_OK(store_open(path, 0, &s));
+	CHECK_OK(vfs_open(s, "vol", &opts, &v));
+	CHECK_OK(vfs_create(v, &ctx, 1, "big", 0644, O_RDWR, &st));
+	CHECK_EQ(vfs_write(v, st.st_ino, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	CHECK_OK(vfs_release(v, st.st_ino));
+	CHECK_OK(vfs_close(v));
+	store_close(s);
+}
+
+/*
+ * Makes the length of every plain record with a 32-byte key (versioned
+ * records such as extents; not the store's meta records, without which it
+ * does not open) on every leaf page of index/data.mdb two GiB, far past the
+ * end of the map.  LMDB 0.9's layout: a 16-byte page header with the flags
+ * at byte 10 and the end of the node offsets at byte 12; a node's data
+ * length in its first four bytes (low and high halves), then its flags and
+ * its key's length.
+ * LMDB hands such a record out as it is: whoever reads it, or deletes it
+ * (LMDB moves the page's other records by that length), crashes.  Returns
+ * the number of records changed, and the file's new bytes in *@ret_bytes
+ * (malloc'd).
+ */
+static size_t smash_record_lengths(const char *path, uint8_t **ret_bytes, size_t *ret_len)
+{
+	char file[4200];
+	struct stat st;
+	snprintf(file, sizeof(file), "%s/index/data.mdb", path);
+	int fd = open(file, O_RDWR);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return 0;
+	size_t len = (size_t)st.st_size, n = 0;
+	uint8_t *b = malloc(len);
+	if (!b || pread(fd, b, len, 0) != (ssize_t)len) {
+		free(b);
+		close(fd);
+		return 0;
+	}
+	const size_t psize = 4096;
+	for (size_t pg = 2; (pg + 1) * psize <= len; pg++) {
+		uint8_t *page = b + pg * psize;
+		uint16_t flags, lower;
+		memcpy(&flags, page + 10, 2);
+		memcpy(&lower, page + 12, 2);
+		if (flags != 0x02 || lower < 16 || lower > psize)   /* P_LEAF only */
+			continue;
+		for (size_t i = 0; i < (lower - 16u) / 2; i++) {
+			uint16_t off, node_flags, ksize, hi = 0x7fff;
+			memcpy(&off, page + 16 + 2 * i, 2);
+			if (off + 8u > psize)
+				continue;
+			memcpy(&node_flags, page + off + 4, 2);
+			memcpy(&ksize, page + off + 6, 2);
+			if (node_flags != 0 || ksize != 32)
+				continue;
+			memcpy(page + off + 2, &hi, 2);
+			n++;
+		}
+	}
+	if (pwrite(fd, b, len, 0) != (ssize_t)len)
+		n = 0;
+	close(fd);
+	*ret_bytes = b;
+	*ret_len = len;
+	return n;
+}
+
+/*
+ * An index damaged where LMDB does not look: a check listed the records,
+ * and a repair crashed deleting them.  Now a child reads the index first;
+ * its death is reported as I35, status 4, and neither a check nor a repair
+ * changes a byte of the index.
+ */
+static void test_index_crash(void)
+{
+	struct pop p;
+	struct fsck_result res;
+	uint8_t *smashed = NULL;
+	size_t len = 0;
+	const char *path = make_store("crash", &p);
+	add_big_file(path);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, true, &res), 0);
+	size_t n = smash_record_lengths(path, &smashed, &len);
+	CHECK(n > 0);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, true, &res), 4);
+	CHECK_EQ(res.found[FSCK_INDEX_PAGES], 1);
+	CHECK(strstr(out_buf, "reading it crashed (") != NULL);
+	CHECK_EQ(run_fsck(path, FSCK_REPAIR, true, &res), 4);
+	CHECK_EQ(res.errors_fixed, 0);
+	CHECK(strstr(out_buf, "reading it crashed (") != NULL);
+	/* nothing written: the file is the smashed one, byte for byte */
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/index/data.mdb", path);
+	uint8_t *now = malloc(len);
+	int fd = open(file, O_RDONLY);
+	CHECK(now && fd >= 0 && pread(fd, now, len, 0) == (ssize_t)len);
+	if (fd >= 0)
+		close(fd);
+	CHECK(now && smashed && memcmp(now, smashed, len) == 0);
+	free(now);
+	free(smashed);
+}
+
 static void test_meta(void)
 {
 	struct pop p;
@@ -695,6 +808,7 @@ int main(void)
 	RUN(test_clean_store);
 	RUN(test_clean_with_snapshot);
 	RUN(test_index_pages);
+	RUN(test_index_crash);
 	RUN(test_meta);
 	RUN(test_counters);
 	RUN(test_tree_gens);
