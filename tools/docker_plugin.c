@@ -43,6 +43,7 @@
 
 #include "daemon.h"
 #include "docker_state.h"
+#include "fault.h"
 #include "index.h"
 #include "snapshot.h"
 #include "store.h"
@@ -762,7 +763,7 @@ static int ep_get(struct plugin *p, struct json_object *req, struct json_object 
 		  char *err, size_t errlen)
 {
 	struct json_object *vol;
-	const char *name;
+	const char *name = NULL;
 
 	if (req_name(req, &name, err, errlen) < 0 || describe(p, name, &vol, err, errlen) < 0)
 		return -1;
@@ -1152,6 +1153,7 @@ int main(int argc, char **argv)
 	sigset_t stop;
 	int c, r, lock_fd, listen_fd, sig;
 
+	fault_report_install(PROG);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
 		switch (c) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fsck.h"
 #include "store.h"
 
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
 	const char *store = NULL;
 	int modes = 0, c;
 
+	fault_report_install("fsck.volfs");
 	while ((c = getopt_long(argc, argv, "nypafhvVC:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':

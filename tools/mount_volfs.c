@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "fault.h"
 #include "store.h"
 
 enum { EXIT_MOUNTED = 0, EXIT_USAGE = 1, EXIT_MOUNT_FAILED = 32 };
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
 	bool fake = false, sloppy = false;
 	int c;
 
+	fault_report_install("mount.volfs");
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return EXIT_MOUNTED;

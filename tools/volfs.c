@@ -27,6 +27,7 @@
 #include "store.h"
 #include "control.h"
 #include "daemon.h"
+#include "fault.h"
 #include "snapshot.h"
 #include "volume.h"
 
@@ -1032,6 +1033,7 @@ int main(int argc, char **argv)
 	const struct cmd *cmd;
 	int c;
 
+	fault_report_install("volfs");
 	opterr = 0;
 	/* '+': stop at the command; the command parses the rest. */
 	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {

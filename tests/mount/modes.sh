@@ -37,6 +37,24 @@ wait "$fg" || rc=$?
 ! grep -qiE "error|fail|warn" "$TMP/fg.err" || fail "volfs mount -f printed: $(cat "$TMP/fg.err")"
 ! mountpoint -q "$M" || fail "still mounted after volfs umount"
 
+# a crash (SIGSEGV, as LMDB gives on a damaged index) says so and points
+# to fsck.volfs; the process dies of the signal; the volume mounts again
+v mount vol "$M" -f 2>"$TMP/segv.err" &
+fg=$!
+wait_for mountpoint -q "$M" || fail "volfs mount -f: $M did not become a mount point"
+daemon=$(mt_daemon_of "$M")
+[[ -n $daemon ]] || fail "no daemon serves $M"
+kill -SEGV "$daemon"
+rc=0
+wait "$fg" || rc=$?
+(( rc == 128 + 11 )) || fail "volfs mount -f after SIGSEGV exited $rc, not by the signal"
+grep -q "^volfs: crashed (segmentation fault); .*fsck.volfs -n" "$TMP/segv.err" ||
+	fail "volfs mount -f said nothing useful on SIGSEGV: $(cat "$TMP/segv.err")"
+! mt_is_mounted "$M" || umount -l "$M" || fail "umount -l of the crashed mount failed"
+mt_mount vol "$M"
+[[ $(<"$M/fg") == foreground ]] || fail "lost the file written before the crash's mount"
+mt_umount "$M"
+
 # unmounted by umount(8) and by fusermount3 -u: the daemon commits and exits
 for how in "umount" "fusermount3 -u"; do
 	mt_mount vol "$M"
