@@ -365,6 +365,37 @@ static void test_index_crash(void)
 	free(smashed);
 }
 
+/*
+ * A store that does not open: the probe's child cannot open it either, and
+ * the parent's own open says why (status 8), with no crash reported.
+ */
+static void test_store_unopenable(void)
+{
+	struct pop p;
+	struct fsck_result res;
+	char missing[4200], file[4200];
+	const char *path = make_store("unopenable", &p);
+
+	snprintf(missing, sizeof(missing), "%s/none", path);
+	CHECK_EQ(run_fsck(missing, FSCK_CHECK, true, &res), 8);
+	CHECK(strstr(out_buf, "cannot open store") != NULL);
+	CHECK(strstr(out_buf, "reading it crashed") == NULL);
+
+	/* both meta pages overwritten: LMDB itself refuses the file */
+	snprintf(file, sizeof(file), "%s/index/data.mdb", path);
+	static uint8_t garbage[8192];
+	memset(garbage, 0x5a, sizeof(garbage));
+	int fd = open(file, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, garbage, sizeof(garbage), 0) == (ssize_t)sizeof(garbage));
+	if (fd >= 0)
+		close(fd);
+	for (int mode = FSCK_CHECK; mode <= FSCK_REPAIR; mode++) {
+		CHECK_EQ(run_fsck(path, (enum fsck_mode)mode, true, &res), 8);
+		CHECK(strstr(out_buf, "cannot open store") != NULL);
+		CHECK(strstr(out_buf, "reading it crashed") == NULL);
+	}
+}
+
 static void test_meta(void)
 {
 	struct pop p;
@@ -809,6 +840,7 @@ int main(void)
 	RUN(test_clean_with_snapshot);
 	RUN(test_index_pages);
 	RUN(test_index_crash);
+	RUN(test_store_unopenable);
 	RUN(test_meta);
 	RUN(test_counters);
 	RUN(test_tree_gens);
