@@ -1239,11 +1239,45 @@ out:
 }
 
 struct seek_walk {
+	struct vfs *vfs;
+	struct idx_txn *txn;
 	struct vnode *vn;
+	uint64_t ino;
 	uint64_t next;      /* SEEK_HOLE: first block not yet known to hold data */
+	uint64_t journaled; /* first journaled block >= the last asked, UINT64_MAX: none */
+	bool journal_known; /* journaled is set */
 	bool found;         /* SEEK_DATA: an extent was found */
 	uint64_t block;
 };
+
+/* The first block >= @block that has journal records, UINT64_MAX if none. */
+static int next_journaled(struct seek_walk *w, uint64_t block, uint64_t *ret)
+{
+	if (!w->journal_known || w->journaled < block) {
+		int r = idx_journal_next_block(w->txn, w->vfs->vol.tree, w->ino, block, &w->journaled);
+		if (r == -ENOENT)
+			w->journaled = UINT64_MAX;
+		else if (r < 0)
+			return r;
+		w->journal_known = true;
+	}
+	*ret = w->journaled;
+	return 0;
+}
+
+/*
+ * Does block @block hold data that has no extent yet?  A buffer of ours, or
+ * journal records: on a read-only view of a live tree those are the
+ * fsync'd writes of the read-write daemon, which reads show.
+ */
+static int data_without_extent(struct seek_walk *w, uint64_t block)
+{
+	uint64_t journaled;
+	if (wb_find(w->vn, block))
+		return 1;
+	int r = next_journaled(w, block, &journaled);
+	return r < 0 ? r : journaled == block;
+}
 
 static int first_extent(uint64_t block, const struct idx_extent *ext, void *arg)
 {
@@ -1256,8 +1290,11 @@ static int first_extent(uint64_t block, const struct idx_extent *ext, void *arg)
 static int hole_walk(uint64_t block, const struct idx_extent *ext, void *arg)
 {
 	struct seek_walk *w = arg;
-	while (w->next < block && wb_find(w->vn, w->next))
+	int r = 0;
+	while (w->next < block && (r = data_without_extent(w, w->next)) == 1)
 		w->next++;
+	if (r < 0)
+		return r;
 	if (w->next < block)
 		return 1;   /* a gap: the hole */
 	w->next = block + 1;
@@ -1286,9 +1323,12 @@ int vfs_lseek(struct vfs *vfs, uint64_t ino, off_t off, int whence, off_t *ret_o
 	}
 	struct vnode *vn = vnode_find(vfs, ino);
 	uint64_t first = (uint64_t)off / bs, pos;
-	struct seek_walk w = { .vn = vn, .next = first };
+	struct seek_walk w = { .vfs = vfs, .txn = txn, .vn = vn, .ino = ino, .next = first };
 	if (whence == SEEK_DATA) {
+		uint64_t journaled = UINT64_MAX;
 		r = idx_extent_foreach(txn, &vfs->view, ino, first, first_extent, &w);
+		if (r >= 0)
+			r = next_journaled(&w, first, &journaled);
 		if (r < 0)
 			goto done;
 		uint64_t data = w.found ? w.block : UINT64_MAX;
@@ -1296,6 +1336,8 @@ int vfs_lseek(struct vfs *vfs, uint64_t ino, off_t off, int whence, off_t *ret_o
 		size_t i = vn ? wb_search(vn, first, &found) : 0;
 		if (vn && i < vn->nwb && vn->wb[i].block < data)
 			data = vn->wb[i].block;
+		if (journaled < data)
+			data = journaled;
 		pos = data == UINT64_MAX ? in.size : data * bs;
 		if (pos < (uint64_t)off)
 			pos = (uint64_t)off;
@@ -1305,10 +1347,10 @@ int vfs_lseek(struct vfs *vfs, uint64_t ino, off_t off, int whence, off_t *ret_o
 		}
 	} else {
 		r = idx_extent_foreach(txn, &vfs->view, ino, first, hole_walk, &w);
+		while (r >= 0 && (r = data_without_extent(&w, w.next)) == 1)
+			w.next++;
 		if (r < 0)
 			goto done;
-		while (wb_find(vn, w.next))
-			w.next++;
 		pos = w.next * bs;
 		if (pos < (uint64_t)off)
 			pos = (uint64_t)off;

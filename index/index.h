@@ -367,6 +367,10 @@ int idx_journal_foreach(struct idx_txn *txn, uint64_t tree, idx_journal_fn fn, v
 int idx_journal_foreach_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t block,
 			      idx_journal_fn fn, void *arg);
 
+/* The first block >= @from of @ino that has records: -ENOENT if none. */
+int idx_journal_next_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t from,
+			   uint64_t *ret_block);
+
 /* ---- removal of whole trees ------------------------------------------ */
 
 /*

@@ -655,6 +655,31 @@ int idx_journal_foreach_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, 
 	return scan(txn, DBI_JOURNAL, prefix, sizeof(prefix), journal_step, &s);
 }
 
+int idx_journal_next_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t from,
+			   uint64_t *ret_block)
+{
+	MDB_cursor *cur;
+	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_JOURNAL), &cur));
+	if (r < 0)
+		return r;
+	uint8_t start[24];
+	put_be64(start, tree);
+	put_be64(start + 8, ino);
+	put_be64(start + 16, from);
+	MDB_val k = { .mv_size = sizeof(start), .mv_data = start }, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 16 || memcmp(k.mv_data, start, 16) != 0)))
+		r = -ENOENT;   /* no record of this file at or after @from */
+	else if (rc)
+		r = idx_errno(rc);
+	else if (k.mv_size != JOURNAL_KEY_SIZE)
+		r = -EUCLEAN;
+	else
+		*ret_block = get_be64((const uint8_t *)k.mv_data + 16);
+	mdb_cursor_close(cur);
+	return r;
+}
+
 /* Deletes the records at or after key prefix @from for as long as @in_range holds. */
 static int journal_del_range(struct idx_txn *txn, const uint8_t *from, size_t plen,
 			     bool (*in_range)(const MDB_val *k, const void *arg), const void *arg)

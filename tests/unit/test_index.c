@@ -635,6 +635,13 @@ static void journal_round_trip(void)
 	CHECK_OK(idx_journal_foreach_block(txn, 1, 7, 3, journal_seen, &js));
 	CHECK_EQ(js.n, 2);
 	CHECK_EQ(js.bytes, 8192 + 10);
+	uint64_t next;
+	CHECK_OK(idx_journal_next_block(txn, 1, 7, 0, &next));
+	CHECK_EQ(next, 3);
+	CHECK_OK(idx_journal_next_block(txn, 1, 7, 5, &next));
+	CHECK_EQ(next, 9);
+	CHECK_EQ(idx_journal_next_block(txn, 1, 7, 10, &next), -ENOENT);   /* not inode 8's */
+	CHECK_EQ(idx_journal_next_block(txn, 2, 8, 0, &next), -ENOENT);
 	/* blocks [4, 9) of inode 7: only block 4 */
 	CHECK_OK(idx_journal_del_blocks(txn, 1, 7, 4, 9));
 	js = (struct journal_seen){ .in_order = true };

@@ -1048,6 +1048,59 @@ static void test_journal_after_crash(void)
 	CHECK_OK(env_close());
 }
 
+static int journal_into_hole(uint64_t ino)
+{
+	int r = write_pat(ino, 2 * 16384 + 100, 100, 8, NULL);   /* block 2, a hole */
+	return r ? r : vfs_fsync(T.vfs, ino, false);
+}
+
+/* SEEK_DATA / SEEK_HOLE of @ino: data in blocks 0, 2 and 5 of 16 KiB, holes between. */
+static void check_seek_around_block_2(uint64_t ino)
+{
+	off_t pos;
+	CHECK_OK(vfs_lseek(T.vfs, ino, 0, SEEK_HOLE, &pos));
+	CHECK_EQ(pos, 16384);
+	CHECK_OK(vfs_lseek(T.vfs, ino, 16384, SEEK_DATA, &pos));
+	CHECK_EQ(pos, 2 * 16384);
+	CHECK_OK(vfs_lseek(T.vfs, ino, 2 * 16384 + 50, SEEK_HOLE, &pos));
+	CHECK_EQ(pos, 3 * 16384);
+	CHECK_OK(vfs_lseek(T.vfs, ino, 3 * 16384, SEEK_DATA, &pos));
+	CHECK_EQ(pos, 5 * 16384);
+}
+
+/*
+ * Blocks that hold data only in the journal (a read-write daemon fsync'd a
+ * small write into a hole, then crashed or still runs) are data to
+ * SEEK_DATA and SEEK_HOLE, in a read-only view as after replay.
+ */
+static void test_journal_seek(void)
+{
+	uint64_t ino, records;
+
+	CHECK_OK(env_setup("journal-seek", 16 * KiB));
+	CHECK_OK(mk(ROOT, "f", S_IFREG | 0644, &ino));
+	CHECK_OK(write_pat(ino, 0, 16384, 1, NULL));
+	CHECK_OK(write_pat(ino, 5 * 16384, 16384, 1, NULL));
+	CHECK_OK(vfs_sync(T.vfs));
+	CHECK_OK(vfs_close(T.vfs));
+	T.vfs = NULL;
+
+	CHECK_OK(crash_after(journal_into_hole, ino));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 1);   /* block 2 has no extent: its bytes are in the journal only */
+
+	T.opts.rdonly = true;
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
+	check_seek_around_block_2(ino);
+	CHECK_OK(read_pat(ino, 2 * 16384 + 100, 100, 8));
+	CHECK_OK(vfs_close(T.vfs));
+
+	T.opts.rdonly = false;
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));   /* replays into block 2 */
+	check_seek_around_block_2(ino);
+	CHECK_OK(env_close());
+}
+
 /*
  * Tools that change an unmounted volume after a crash: a snapshot takes the
  * journal's writes in (it replays them first); a rollback drops them with
@@ -2133,6 +2186,7 @@ int main(void)
 	RUN_CASE(test_corrupt_chunk);
 	RUN_CASE(test_journal_after_crash);
 	RUN_CASE(test_journal_dropped);
+	RUN_CASE(test_journal_seek);
 	RUN_CASE(test_journal_offline_tools);
 	RUN_CASE(test_journal_trimmed);
 	RUN_CASE(test_journal_interval);
