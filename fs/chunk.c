@@ -73,6 +73,12 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
  * process, which the next open with CHUNK_STORE_CLEAN_TMP removes.  A
  * batch of write-backs frees as many chunks as it writes, so the pool is
  * sized for the largest batches: a dirty limit's worth of small blocks.
+ *
+ * Emptying a file (or unlinking it, when the pool is full) frees its
+ * blocks and waits for any write-back of them under way: 0.2 ms a file,
+ * and whole seconds for the thousands of chunks of a deleted big file.
+ * gc runs inside a write transaction, which holds up every other change,
+ * so it only renames; the emptier thread does the rest, later.
  */
 #define RECYCLE_MAX 16384
 
@@ -85,7 +91,16 @@ struct chunk_store {
 	pthread_mutex_t recycle_lock;
 	uint64_t *recycle;                    /* names (tmp/<pid>.0.<n>) of emptied files */
 	size_t nrecycle;                      /* with recycle_lock */
+	/* the emptier: with recycle_lock, files gc renamed that are still full */
+	uint64_t *to_empty;
+	size_t nempty, empty_cap;
+	bool emptying;                        /* a file taken from to_empty is being done */
+	pthread_cond_t emptier_wake, emptier_done;
+	pthread_t emptier;
+	bool emptier_running, emptier_stop;
 };
+
+static void *emptier_main(void *arg);
 
 /* ---- ids and names ---------------------------------------------------- */
 
@@ -502,8 +517,12 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	if (!cs)
 		return -ENOMEM;
 	pthread_mutex_init(&cs->recycle_lock, NULL);
+	pthread_cond_init(&cs->emptier_wake, NULL);
+	pthread_cond_init(&cs->emptier_done, NULL);
 	if (flags & CHUNK_STORE_RECYCLE)
 		cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));   /* NULL: unlink */
+	/* no thread: chunk_recycle() empties files itself */
+	cs->emptier_running = cs->recycle && pthread_create(&cs->emptier, NULL, emptier_main, cs) == 0;
 	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0) {
 		r = -errno;
@@ -538,12 +557,22 @@ void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
 		return;
+	if (cs->emptier_running) {   /* it finishes what it was given */
+		pthread_mutex_lock(&cs->recycle_lock);
+		cs->emptier_stop = true;
+		pthread_cond_signal(&cs->emptier_wake);
+		pthread_mutex_unlock(&cs->recycle_lock);
+		pthread_join(cs->emptier, NULL);
+	}
+	free(cs->to_empty);
 	for (size_t i = 0; i < cs->nrecycle; i++) {
 		char name[64];
 		recycled_name(cs->recycle[i], name, sizeof(name));
 		unlinkat(cs->dirfd, name, 0);
 	}
 	free(cs->recycle);
+	pthread_cond_destroy(&cs->emptier_wake);
+	pthread_cond_destroy(&cs->emptier_done);
 	pthread_mutex_destroy(&cs->recycle_lock);
 	if (cs->dirfd >= 0)
 		close(cs->dirfd);
@@ -584,6 +613,59 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 	}
 	if (!kept)
 		unlinkat(cs->dirfd, name, 0);
+}
+
+/* The emptier thread: empties (or removes) the files chunk_gc() queued. */
+static void *emptier_main(void *arg)
+{
+	struct chunk_store *cs = arg;
+	pthread_mutex_lock(&cs->recycle_lock);
+	for (;;) {
+		while (!cs->nempty && !cs->emptier_stop)
+			pthread_cond_wait(&cs->emptier_wake, &cs->recycle_lock);
+		if (!cs->nempty)
+			break;   /* stopping, and all done */
+		uint64_t n = cs->to_empty[--cs->nempty];
+		bool closing = cs->emptier_stop;
+		cs->emptying = true;
+		pthread_mutex_unlock(&cs->recycle_lock);
+		if (closing) {   /* the pool goes with the store: no use emptying it */
+			char name[64];
+			recycled_name(n, name, sizeof(name));
+			unlinkat(cs->dirfd, name, 0);
+		} else {
+			recycled_put(cs, n);
+		}
+		pthread_mutex_lock(&cs->recycle_lock);
+		cs->emptying = false;
+		if (!cs->nempty)
+			pthread_cond_broadcast(&cs->emptier_done);
+	}
+	pthread_mutex_unlock(&cs->recycle_lock);
+	return NULL;
+}
+
+void chunk_store_drain(struct chunk_store *cs)
+{
+	pthread_mutex_lock(&cs->recycle_lock);
+	while (cs->nempty || cs->emptying)
+		pthread_cond_wait(&cs->emptier_done, &cs->recycle_lock);
+	pthread_mutex_unlock(&cs->recycle_lock);
+}
+
+/* Hands file tmp/<pid>.0.<n> to the emptier; empties it here if it cannot. */
+static void empty_later(struct chunk_store *cs, uint64_t n)
+{
+	pthread_mutex_lock(&cs->recycle_lock);
+	bool queued = cs->emptier_running &&
+		      ARRAY_RESERVE(cs->to_empty, cs->nempty, cs->empty_cap, 256) == 0;
+	if (queued) {
+		cs->to_empty[cs->nempty++] = n;
+		pthread_cond_signal(&cs->emptier_wake);
+	}
+	pthread_mutex_unlock(&cs->recycle_lock);
+	if (!queued)
+		recycled_put(cs, n);
 }
 
 /* Writes the file of chunk @id into a recycled file: 1 if there was none to take. */
@@ -722,16 +804,13 @@ static int chunk_recycle(struct chunk_store *cs, const struct idx_chunk_id *id)
 	char relpath[CHUNK_RELPATH_SIZE], name[64];
 	uint64_t n = __atomic_fetch_add(&cs->tmp_counter, 1, __ATOMIC_RELAXED);
 
-	pthread_mutex_lock(&cs->recycle_lock);
-	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
-	pthread_mutex_unlock(&cs->recycle_lock);
-	if (!room)
+	if (!cs->recycle)
 		return chunk_unlink(cs, id);
 	chunk_relpath(id, relpath);
 	recycled_name(n, name, sizeof(name));
 	if (renameat(cs->dirfd, relpath, cs->dirfd, name) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	recycled_put(cs, n);   /* empties it; removes it if the pool filled meanwhile */
+	empty_later(cs, n);   /* empties it, or removes it if the pool is full */
 	return 0;
 }
 

@@ -47,6 +47,11 @@ enum chunk_store_flags {
 int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flags,
 		     struct chunk_store **ret_cs);
 void chunk_store_close(struct chunk_store *cs);       /* NULL is fine */
+/*
+ * Waits until the files chunk_gc() handed to the recycling thread are
+ * emptied or removed (CHUNK_STORE_RECYCLE; else there are none).
+ */
+void chunk_store_drain(struct chunk_store *cs);
 
 /* The chunk id (keyed hash) of @len bytes. */
 void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,

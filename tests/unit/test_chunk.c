@@ -89,12 +89,15 @@ static char *chunk_path(const char *store, const struct idx_chunk_id *id)
 }
 
 static size_t nftw_files;
+static long long nftw_bytes;
 
 static int count_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	(void)path; (void)st; (void)ftw;
-	if (type == FTW_F)
+	(void)path; (void)ftw;
+	if (type == FTW_F) {
 		nftw_files++;
+		nftw_bytes += st->st_size;
+	}
 	return 0;
 }
 
@@ -108,6 +111,13 @@ static size_t count_files(const char *store, const char *sub)
 	if (nftw(path, count_entry, 16, FTW_PHYS) < 0)
 		return (size_t)-1;
 	return nftw_files;
+}
+
+/* Bytes in the files under @store/tmp; -1 if it cannot be walked. */
+static long long tmp_bytes(const char *store)
+{
+	nftw_bytes = 0;
+	return count_files(store, "tmp") == (size_t)-1 ? -1 : nftw_bytes;
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -773,8 +783,10 @@ static void test_put_ref_gc(void)
 	idx_txn_abort(txn);
 	CHECK_EQ(dead, 0);
 
-	/* the file waits in tmp/, empty, and the next new chunk is written into it */
+	/* the file waits in tmp/, emptied off gc's path, and the next new chunk is written into it */
+	chunk_store_drain(ix.cs);
 	CHECK_EQ(count_files(ix.store, "tmp"), 1);
+	CHECK_EQ(tmp_bytes(ix.store), 0);
 	data[0] ^= 1;
 	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
 	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id2));
@@ -795,6 +807,49 @@ static void test_put_ref_gc(void)
 	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
 	CHECK_EQ(freed, 0);
 	CHECK_OK(idx_txn_commit(txn));
+	ix_close(&ix);
+}
+
+/*
+ * gc only renames dead chunks' files: the recycling thread empties them
+ * (those the pool has room for) later, off the write transaction, and
+ * closing the store removes them all, emptied or not yet.
+ */
+static void test_gc_many(void)
+{
+	enum { N = 200 };
+	struct ix ix = { 0 };
+	struct idx_txn *txn;
+	struct idx_chunk_id ids[N];
+	char data[8192];
+	uint64_t freed = 0;
+
+	fill_random(data, sizeof(data));
+	CHECK_OK(ix_open(&ix, "gcmany"));
+	for (int round = 0; round < 2; round++) {
+		CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+		for (int i = 0; i < N; i++) {
+			memcpy(data, &i, sizeof(i));
+			CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &ids[i]));
+			CHECK_OK(idx_chunk_ref(txn, &ids[i], sizeof(data)));
+			CHECK_OK(idx_chunk_unref(txn, &ids[i]));
+		}
+		CHECK_OK(idx_txn_commit(txn));
+		CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+		CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+		CHECK_EQ(freed, N);
+		CHECK_OK(idx_txn_commit(txn));
+		CHECK_EQ(count_files(ix.store, "chunks"), 0);
+		if (round == 0) {
+			chunk_store_drain(ix.cs);
+			CHECK_EQ(count_files(ix.store, "tmp"), N);
+			CHECK_EQ(tmp_bytes(ix.store), 0);
+		}
+		data[100] ^= 1;   /* new chunks: round 1 takes round 0's files */
+	}
+	chunk_store_close(ix.cs);   /* without waiting */
+	ix.cs = NULL;
+	CHECK_EQ(count_files(ix.store, "tmp"), 0);
 	ix_close(&ix);
 }
 
@@ -891,6 +946,7 @@ int main(void)
 	RUN(test_no_tmpfile);
 	RUN(test_enospc);
 	RUN(test_put_ref_gc);
+	RUN(test_gc_many);
 	RUN(test_revive_dead);
 	RUN(test_put_damaged);
 	return test_exit();
