@@ -499,9 +499,9 @@ static void check_index_pages(struct fsck *f)
 		struct pages_walk w = { .f = f, .db = db };
 		r = idx_scan_raw(f->txn, db, pages_step, &w, &n);
 		if (r == -EUCLEAN)
-			problem(f, c, 0, "database %s: LMDB reports a damaged page after %" PRIu64
-				" records: the rest of it cannot be read; restore the store from a "
-				"backup", idx_db_name(db), n);
+			problem(f, c, 0, "database %s: a damaged page after %" PRIu64 " records "
+				"(LMDB rejects it, or its keys are out of order): the rest of it "
+				"cannot be read; restore the store from a backup", idx_db_name(db), n);
 		else if (r < 0)
 			stopped(f, c, r, idx_db_name(db));
 		bool deletable = idx_db_versioned(db) || db == IDX_DB_CHUNKS ||

@@ -58,8 +58,15 @@ static int walk_dbi(struct idx_txn *txn, MDB_dbi dbi, idx_raw_fn fn, void *arg,
 	int r = idx_errno(mdb_cursor_open(txn->mdb, dbi, &cur));
 	if (r < 0)
 		return r;
+	MDB_val prev;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
+		/* LMDB keeps keys sorted; a damaged page need not be */
+		if (n > 0 && mdb_cmp(txn->mdb, dbi, &prev, &k) >= 0) {
+			r = -EUCLEAN;
+			break;
+		}
+		prev = k;
 		n++;
 		if (fn) {
 			r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);

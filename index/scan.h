@@ -54,7 +54,7 @@ typedef int (*idx_raw_fn)(const void *key, size_t klen, const void *val, size_t 
 /*
  * Calls @fn for every record of @db in key order.  *ret_count (may be NULL)
  * is the number of records visited.  A damaged page ends the walk with
- * -EUCLEAN (LMDB cannot step past it).
+ * -EUCLEAN (LMDB cannot step past it, or keys come out of order).
  */
 int idx_scan_raw(struct idx_txn *txn, enum idx_db db, idx_raw_fn fn, void *arg,
 		 uint64_t *ret_count);

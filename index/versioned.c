@@ -421,6 +421,14 @@ static int view_walk(struct idx_txn *txn, enum dbi_index db, const struct idx_vi
 		if (r == 0)
 			r = level_seek(&pos[i], prefix, start, after);
 	}
+	/*
+	 * Keys come in strictly increasing order, after @start: LMDB keeps its
+	 * pages sorted.  A damaged page may not be, and a caller that resumes
+	 * after the last key it saw (readdir) would then get the same keys
+	 * again, for ever; so a key out of order ends the walk with -EUCLEAN.
+	 */
+	struct lkey last = *start;
+	bool strict = after;
 	while (r == 0) {
 		/* the smallest current key; the topmost level holding it wins */
 		int best = -1;
@@ -431,6 +439,13 @@ static int view_walk(struct idx_txn *txn, enum dbi_index db, const struct idx_vi
 			break;
 		struct lkey lk = pos[best].lk;
 		MDB_val val = pos[best].val;
+		int order = lkey_cmp(&lk, &last);
+		if (order < 0 || (order == 0 && strict)) {
+			r = -EUCLEAN;
+			break;
+		}
+		last = lk;
+		strict = true;
 		if (!is_tombstone(&val)) {
 			MDB_val stripped = { val.mv_size - 1, (uint8_t *)val.mv_data + 1 };
 			r = visit(&lk, &stripped, arg);

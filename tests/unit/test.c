@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "test.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,4 +60,49 @@ int test_exit(void)
 	if (test_failed)
 		fprintf(stderr, "%d case(s) failed\n", test_failed);
 	return test_failed ? 1 : 0;
+}
+
+/* Swaps every copy of @a with @b and of @b with @a (@len bytes) in file @path. */
+static int swap_in_file(const char *path, const void *a, const void *b, size_t len)
+{
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	size_t size = (size_t)st.st_size;
+	uint8_t *m = malloc(size ? size : 1);
+	if (!m || pread(fd, m, size, 0) != (ssize_t)size) {
+		free(m);
+		close(fd);
+		return -EIO;
+	}
+	int swapped = 0;
+	for (size_t at = 0; len && at + len <= size; at++) {
+		const void *with = !memcmp(m + at, a, len) ? b : !memcmp(m + at, b, len) ? a : NULL;
+		if (with) {
+			memcpy(m + at, with, len);
+			swapped++;
+			at += len - 1;
+		}
+	}
+	int r = pwrite(fd, m, size, 0) == (ssize_t)size ? swapped : -EIO;
+	free(m);
+	close(fd);
+	return r;
+}
+
+int test_swap_dirent_names(const char *store, uint64_t dir, const char *a, const char *b)
+{
+	char file[PATH_MAX + 32];
+	uint8_t pa[8 + 16], pb[8 + 16];
+	size_t len = strlen(a) + 1;   /* the key's name ends with a NUL (index/schema.h) */
+
+	if (len != strlen(b) + 1 || len > 16)
+		return -EINVAL;
+	for (int i = 0; i < 8; i++)
+		pa[i] = pb[i] = (uint8_t)(dir >> (56 - 8 * i));
+	memcpy(pa + 8, a, len);
+	memcpy(pb + 8, b, len);
+	snprintf(file, sizeof(file), "%s/index/data.mdb", store);
+	return swap_in_file(file, pa, pb, 8 + len);
 }

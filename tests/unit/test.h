@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,5 +54,12 @@ const char *test_tmpdir(void);
 /* A fresh, empty subdirectory of test_tmpdir() named @name. */
 const char *test_subdir(const char *name);
 int test_exit(void);
+/*
+ * Swaps the names @a and @b (of one length, under 16) of entries of
+ * directory @dir in every copy of their keys in @store's index file: the
+ * page holding them is then out of order, which LMDB never leaves and does
+ * not check.  Returns how many keys changed, or -errno.
+ */
+int test_swap_dirent_names(const char *store, uint64_t dir, const char *a, const char *b);
 
 #endif

@@ -366,6 +366,21 @@ static void test_index_crash(void)
 }
 
 /*
+ * Keys out of order on a page (two names of "dir" swapped in the file):
+ * LMDB does not check the order, so fsck does, and reports the page.
+ */
+static void test_index_order(void)
+{
+	struct pop p;
+	struct fsck_result res;
+	const char *path = make_store("order", &p);
+	CHECK(test_swap_dirent_names(path, p.dir, "sub", "sym") >= 2);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, true, &res), 4);
+	CHECK(res.found[FSCK_INDEX_PAGES] > 0);
+	CHECK(strstr(out_buf, "database dirents: a damaged page after ") != NULL);
+}
+
+/*
  * A store that does not open: the probe's child cannot open it either, and
  * the parent's own open says why (status 8), with no crash reported.
  */
@@ -840,6 +855,7 @@ int main(void)
 	RUN(test_clean_with_snapshot);
 	RUN(test_index_pages);
 	RUN(test_index_crash);
+	RUN(test_index_order);
 	RUN(test_store_unopenable);
 	RUN(test_meta);
 	RUN(test_counters);
