@@ -521,8 +521,6 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	pthread_cond_init(&cs->emptier_done, NULL);
 	if (flags & CHUNK_STORE_RECYCLE)
 		cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));   /* NULL: unlink */
-	/* no thread: chunk_recycle() empties files itself */
-	cs->emptier_running = cs->recycle && pthread_create(&cs->emptier, NULL, emptier_main, cs) == 0;
 	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0) {
 		r = -errno;
@@ -541,6 +539,8 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 		if (r < 0)
 			goto fail;
 	}
+	/* no thread: chunk_recycle() empties files itself */
+	cs->emptier_running = cs->recycle && pthread_create(&cs->emptier, NULL, emptier_main, cs) == 0;
 	*ret_cs = cs;
 	return 0;
 fail:
