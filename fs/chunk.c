@@ -553,6 +553,14 @@ static void recycled_name(uint64_t n, char *name, size_t size)
 	snprintf(name, size, "tmp/%ld.0.%" PRIu64, (long)getpid(), n);
 }
 
+/* Removes file tmp/<pid>.0.<n> of ours. */
+static void recycled_remove(struct chunk_store *cs, uint64_t n)
+{
+	char name[64];
+	recycled_name(n, name, sizeof(name));
+	unlinkat(cs->dirfd, name, 0);
+}
+
 void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
@@ -565,11 +573,8 @@ void chunk_store_close(struct chunk_store *cs)
 		pthread_join(cs->emptier, NULL);
 	}
 	free(cs->to_empty);
-	for (size_t i = 0; i < cs->nrecycle; i++) {
-		char name[64];
-		recycled_name(cs->recycle[i], name, sizeof(name));
-		unlinkat(cs->dirfd, name, 0);
-	}
+	for (size_t i = 0; i < cs->nrecycle; i++)
+		recycled_remove(cs, cs->recycle[i]);
 	free(cs->recycle);
 	pthread_cond_destroy(&cs->emptier_wake);
 	pthread_cond_destroy(&cs->emptier_done);
@@ -593,11 +598,23 @@ static int recycled_take(struct chunk_store *cs, uint64_t *ret_n)
 	return have ? 0 : -ENOENT;
 }
 
+static bool pool_has_room(struct chunk_store *cs)
+{
+	pthread_mutex_lock(&cs->recycle_lock);
+	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
+	pthread_mutex_unlock(&cs->recycle_lock);
+	return room;
+}
+
 /* Empties file tmp/<pid>.0.<n> of ours and keeps it for recycling, or removes it. */
 static void recycled_put(struct chunk_store *cs, uint64_t n)
 {
 	char name[64];
 	bool kept = false;
+	if (!pool_has_room(cs)) {   /* no use emptying it first: unlinking frees it all */
+		recycled_remove(cs, n);
+		return;
+	}
 	recycled_name(n, name, sizeof(name));
 	int fd = openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd >= 0 && cs->recycle) {
@@ -629,13 +646,10 @@ static void *emptier_main(void *arg)
 		bool closing = cs->emptier_stop;
 		cs->emptying = true;
 		pthread_mutex_unlock(&cs->recycle_lock);
-		if (closing) {   /* the pool goes with the store: no use emptying it */
-			char name[64];
-			recycled_name(n, name, sizeof(name));
-			unlinkat(cs->dirfd, name, 0);
-		} else {
+		if (closing)   /* the pool goes with the store: no use emptying it */
+			recycled_remove(cs, n);
+		else
 			recycled_put(cs, n);
-		}
 		pthread_mutex_lock(&cs->recycle_lock);
 		cs->emptying = false;
 		if (!cs->nempty)
