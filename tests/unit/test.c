@@ -67,8 +67,13 @@ static int swap_in_file(const char *path, const void *a, const void *b, size_t l
 {
 	int fd = open(path, O_RDWR);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
 	size_t size = (size_t)st.st_size;
 	uint8_t *m = malloc(size ? size : 1);
 	if (!m || pread(fd, m, size, 0) != (ssize_t)size) {
