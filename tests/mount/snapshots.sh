@@ -31,9 +31,11 @@ PY
 pre_sum=$(sha256sum <"$MNT/pre")
 
 # the writer: record i is 256 lines "%015d\n" % i; after each write() returns,
-# the count of records written goes to $TMP/count (on the local filesystem)
+# the count of records written goes to $TMP/count (on the local filesystem).
+# Paced (16 records a millisecond at most): it must outlast the snapshots, and
+# buffered writes into the page cache take a few microseconds each.
 cat >"$TMP/writer.py" <<'PY'
-import os, sys
+import os, sys, time
 path, count, stop = sys.argv[1:4]
 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 cf = os.open(count, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -43,6 +45,8 @@ while not os.path.exists(stop) and i < 200000:
     assert os.write(fd, rec) == len(rec)
     i += 1
     os.pwrite(cf, b"%015d\n" % i, 0)
+    if i % 16 == 0:
+        time.sleep(0.001)
 os.close(fd)
 PY
 python3 "$TMP/writer.py" "$MNT/log" "$TMP/count" "$TMP/stop" &
