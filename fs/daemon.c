@@ -35,6 +35,7 @@
 
 #include "control.h"
 #include "fuse_ops.h"
+#include "fuse_wire.h"
 #include "proc.h"
 #include "snapshot.h"
 #include "store.h"
@@ -499,6 +500,11 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 				      cfg->mountpoint);
 		goto out_signals;
 	}
+	/* FUSE_HANDLE_KILLPRIV_V2: no security.capability round trip per write */
+	r = fuse_wire_attach(se);
+	if (r < 0)
+		syslog(LOG_WARNING, "volfs %s: cannot watch the FUSE requests (%s): every "
+		       "write asks for security.capability", cfg->spec, strerror(-r));
 	r = write_mount_record(store, cfg->mountpoint, cfg->spec, record, sizeof(record));
 	if (r < 0)
 		syslog(LOG_WARNING, "volfs %s: cannot record the mount: %s", cfg->spec, strerror(-r));

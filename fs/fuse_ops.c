@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse_wire.h"
 #include "vfs.h"
 
 /* We are the only writer of the volume, so the kernel may cache what we say. */
@@ -123,6 +124,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			set |= map[i].vfs;
+	if (fuse_wire_kill_suidgid())
+		set |= VFS_SET_KILL_SUIDGID;
 	reply_attr(req, vfs_setattr(vfs_of(req), ino, attr, set, &st), &st);
 }
 
@@ -195,7 +198,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = vfs_open_file(vfs_of(req), ino, fi->flags);
+	/* an O_TRUNC open by the unprivileged: the kernel asks (fuse_wire.h) */
+	int r = fuse_wire_kill_suidgid() ? vfs_kill_suidgid(vfs_of(req), ino) : 0;
+	if (r == 0)
+		r = vfs_open_file(vfs_of(req), ino, fi->flags);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -252,7 +258,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	ssize_t r = vfs_write(vfs_of(req), ino, buf, size, off);
+	/* a write by the unprivileged: the kernel asks (fuse_wire.h) */
+	ssize_t r = fuse_wire_kill_suidgid() ? vfs_kill_suidgid(vfs_of(req), ino) : 0;
+	if (r == 0)
+		r = vfs_write(vfs_of(req), ino, buf, size, off);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -413,10 +422,26 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -vfs_removexattr(vfs_of(req), ino, name));
 }
 
+/*
+ * fallocate and copy_file_range change a file as a write does, but under
+ * FUSE_HANDLE_KILLPRIV_V2 the kernel flags neither for the set-user-ID bits
+ * to go.  The caller's capabilities are not in the request: uid 0 stands for
+ * CAP_FSETID, which keeps the bits, as it does for root on a local disk.
+ */
+static int kill_suidgid_for_caller(fuse_req_t req, fuse_ino_t ino)
+{
+	if (!fuse_wire_killpriv_v2() || fuse_req_ctx(req)->uid == 0)
+		return 0;
+	return vfs_kill_suidgid(vfs_of(req), ino);
+}
+
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_fallocate(vfs_of(req), ino, mode, offset, length));
+	int r = kill_suidgid_for_caller(req, ino);
+	if (r == 0)
+		r = vfs_fallocate(vfs_of(req), ino, mode, offset, length);
+	fuse_reply_err(req, -r);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -438,7 +463,9 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ssize_t r = vfs_copy_file_range(vfs_of(req), ino_in, off_in, ino_out, off_out, len);
+	ssize_t r = kill_suidgid_for_caller(req, ino_out);
+	if (r == 0)
+		r = vfs_copy_file_range(vfs_of(req), ino_in, off_in, ino_out, off_out, len);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else

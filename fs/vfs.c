@@ -777,6 +777,41 @@ bool vfs_is_rdonly(const struct vfs *vfs)
 
 /* ---- setattr --------------------------------------------------------------------- */
 
+/* Clears set-user-ID, and set-group-ID with group execute; true if it did. */
+static bool kill_suidgid(struct idx_inode *in)
+{
+	mode_t before = in->mode;
+	in->mode &= ~(mode_t)S_ISUID;
+	if (in->mode & S_IXGRP)
+		in->mode &= ~(mode_t)S_ISGID;
+	return in->mode != before;
+}
+
+int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino)
+{
+	struct idx_txn *txn;
+	struct idx_inode in;
+	pthread_mutex_lock(&vfs->lock);
+	int r = vfs_read_txn(vfs, &txn);
+	if (r < 0)
+		goto out;
+	r = vfs_inode_get(vfs, txn, ino, &in);
+	bool due = r == 0 && S_ISREG(in.mode) && kill_suidgid(&in);
+	vfs_read_done(vfs, txn);
+	if (!due)
+		goto out;
+	r = vfs_write_txn(vfs, &txn);
+	if (r == 0)
+		r = vfs_inode_get(vfs, txn, ino, &in);   /* again: the batch may be new */
+	if (r == 0 && kill_suidgid(&in)) {
+		vfs_now(&in.ctime);
+		r = vfs_inode_put(vfs, txn, ino, &in);
+	}
+out:
+	pthread_mutex_unlock(&vfs->lock);
+	return r;
+}
+
 int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned set,
 		struct stat *ret_st)
 {
@@ -810,15 +845,16 @@ int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned s
 			acl_len = 0;
 		in.mode = (in.mode & S_IFMT) | (st->st_mode & 07777);
 	}
-	if ((set & (VFS_SET_UID | VFS_SET_GID)) && !S_ISDIR(in.mode)) {
-		/* chown(2) clears set-user-ID, and set-group-ID with group execute */
+	if (!S_ISDIR(in.mode)) {
+		/*
+		 * chown(2) clears set-user-ID, and set-group-ID with group
+		 * execute; so does a truncate by the unprivileged, for which the
+		 * kernel asks with VFS_SET_KILL_SUIDGID (it asks for a chown too)
+		 */
 		bool changes = ((set & VFS_SET_UID) && st->st_uid != in.uid) ||
 			       ((set & VFS_SET_GID) && st->st_gid != in.gid);
-		if (changes || (set & VFS_SET_KILL_SUIDGID)) {
-			in.mode &= ~(mode_t)S_ISUID;
-			if (in.mode & S_IXGRP)
-				in.mode &= ~(mode_t)S_ISGID;
-		}
+		if (changes || (set & VFS_SET_KILL_SUIDGID))
+			kill_suidgid(&in);
 	}
 	if (set & VFS_SET_UID)
 		in.uid = st->st_uid;

@@ -88,6 +88,12 @@ enum vfs_set {
 };
 int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned set,
 		struct stat *ret_st);
+/*
+ * Clears S_ISUID, and S_ISGID if group execute is set, of regular file @ino:
+ * what a write or an O_TRUNC open by the unprivileged does to the file.
+ * Changes nothing (and takes no batch) when neither bit is to go.
+ */
+int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino);
 
 /* ---- making and removing names (each counts a reference to the result) */
 

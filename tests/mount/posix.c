@@ -1578,6 +1578,61 @@ static void t_sgid_not_in_group(void)
 	CHECK(mode_of("f") == (S_IFREG | 0766) || mode_of("f") == (S_IFREG | 02766));
 }
 
+/* An open with O_TRUNC, fallocate and copy_file_range clear the bits as a write does. */
+static void t_suid_sgid_other_writes(void)
+{
+	ENTER();
+	CHECK_OK(chmod(".", 0777));
+	CHECK_OK(write_str("src", "0123456789"));
+	CHECK_OK(chmod("src", 0644));
+	CHECK_OK(write_str("f", "data"));
+
+	CHECK_OK(chmod("f", 06777));
+	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY | O_TRUNC); fd_ < 0 ? -errno : 0; })), 0);
+	CHECK_EQ(st_of("f").st_size, 0);
+	CHECK_EQ(mode_of("f"), S_IFREG | 0777);
+	/* root keeps them (CAP_FSETID) */
+	CHECK_OK(chmod("f", 06777));
+	int fd = open("f", O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK_OK(close(fd));
+	CHECK_EQ(mode_of("f"), S_IFREG | 06777);
+
+	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY);
+			   fd_ < 0 ? -errno : E(fallocate(fd_, 0, 0, 8192)); })), 0);
+	CHECK_EQ(mode_of("f"), S_IFREG | 0777);
+	CHECK_OK(chmod("f", 06777));
+	fd = open("f", O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK_OK(fallocate(fd, 0, 0, 16384));
+	CHECK_OK(close(fd));
+	CHECK_EQ(mode_of("f"), S_IFREG | 06777);
+
+	CHECK_EQ(AS(U1, ({ int in_ = open("src", O_RDONLY), out_ = open("f", O_WRONLY);
+			   in_ < 0 || out_ < 0 ? -errno :
+			   copy_file_range(in_, NULL, out_, NULL, 10, 0) == 10 ? 0 : -EIO; })), 0);
+	CHECK_EQ(mode_of("f"), S_IFREG | 0777);
+}
+
+/* A write removes security.capability, whoever writes; setting it again re-arms that. */
+static void t_write_drops_capability(void)
+{
+	ENTER();
+	/* a version 2 capability set: cap_net_raw in permitted, effective */
+	static const uint8_t caps[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00 };
+	char buf[64];
+	CHECK_OK(write_str("f", "data"));
+	for (int round = 0; round < 2; round++) {
+		CHECK_OK(setxattr("f", "security.capability", caps, sizeof(caps), 0));
+		CHECK_EQ(getxattr("f", "security.capability", buf, sizeof(buf)), (ssize_t)sizeof(caps));
+		int fd = open("f", O_WRONLY | O_APPEND);
+		CHECK(fd >= 0);
+		CHECK_EQ(write(fd, "x", 1), 1);
+		CHECK_OK(close(fd));
+		CHECK_EQ(E(getxattr("f", "security.capability", buf, sizeof(buf))), -ENODATA);
+	}
+}
+
 /* ---- permissions as other users ------------------------------------------ */
 
 static void t_permissions(void)
@@ -2194,6 +2249,8 @@ int main(int argc, char **argv)
 	CASE(t_timestamps);
 	CASE(t_dir_nlink);
 	CASE(t_suid_sgid);
+	CASE(t_suid_sgid_other_writes);
+	CASE(t_write_drops_capability);
 	CASE(t_sgid_not_in_group);
 	CASE(t_permissions);
 	CASE(t_xattr);

@@ -2015,6 +2015,30 @@ static void test_setattr(void)
 	CHECK_EQ(out.st_uid, 0);
 	CHECK_EQ(out.st_mode, S_IFREG | 02745);
 
+	/* the kernel's "kill suid/sgid": on a truncate, and on its own (a write, an open) */
+	st.st_mode = 06755;
+	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_MODE, &out));
+	st.st_size = 1;
+	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_SIZE | VFS_SET_KILL_SUIDGID, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 0755);
+	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_MODE, &out));
+	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_SIZE, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 06755);   /* a truncate alone keeps them (root's) */
+	CHECK_OK(vfs_kill_suidgid(T.vfs, f));
+	CHECK_OK(vfs_getattr(T.vfs, f, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 0755);
+	CHECK_OK(vfs_kill_suidgid(T.vfs, g));   /* no group execute: set-group-ID stays */
+	CHECK_OK(vfs_getattr(T.vfs, g, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 02745);
+	st.st_mode = 06755;
+	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_MODE, &out));
+	CHECK_OK(vfs_kill_suidgid(T.vfs, d));   /* a directory keeps its bits */
+	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_KILL_SUIDGID, &out));
+	CHECK_EQ(out.st_mode, S_IFDIR | 06755);
+	CHECK_EQ(vfs_kill_suidgid(T.vfs, 9999), -ENOENT);
+	st.st_mode = 01777;
+	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_MODE, &out));
+
 	/* size: only for regular files */
 	st.st_size = 0;
 	CHECK_EQ(vfs_setattr(T.vfs, d, &st, VFS_SET_SIZE, &out), -EISDIR);
