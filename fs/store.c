@@ -122,7 +122,7 @@ static int index_check_empty(const char *index_dir)
 	int r;
 
 	r = idx_env_open(index_dir, IDX_ENV_RDONLY, 0, &env);
-	if (r == -ENOENT)
+	if (r == -ENOENT || r == -ENODATA)
 		return 0;
 	if (r == -EUCLEAN)
 		return -EEXIST;

@@ -79,6 +79,15 @@ int idx_errno(int rc)
 	}
 }
 
+/* Does LMDB's main database, which names the others, hold no record at all? */
+static bool main_db_empty(MDB_txn *txn)
+{
+	MDB_dbi main_dbi;
+	MDB_stat st;
+	return mdb_dbi_open(txn, NULL, 0, &main_dbi) == 0 && mdb_stat(txn, main_dbi, &st) == 0 &&
+	       st.ms_entries == 0;
+}
+
 static int open_dbis(struct idx_env *env, bool create)
 {
 	MDB_txn *txn;
@@ -88,9 +97,15 @@ static int open_dbis(struct idx_env *env, bool create)
 	for (int i = 0; i < DBI_COUNT; i++) {
 		rc = mdb_dbi_open(txn, dbi_names[i], create ? MDB_CREATE : 0, &env->dbi[i]);
 		if (rc) {
+			/*
+			 * Without our databases, an empty file is an init that never
+			 * committed; one with other records is not a volfs index, or
+			 * one whose main database is damaged.
+			 */
+			int r = rc != MDB_NOTFOUND ? idx_errno(rc) :
+				main_db_empty(txn) ? -ENODATA : -EUCLEAN;
 			mdb_txn_abort(txn);
-			/* an LMDB file without our databases is not a volfs index */
-			return rc == MDB_NOTFOUND ? -ENODATA : idx_errno(rc);
+			return r;
 		}
 	}
 	/* handles opened in a transaction live on only if it commits */

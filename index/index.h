@@ -42,7 +42,9 @@ enum idx_env_flags {
  * Opens the LMDB environment in directory @dir.  @initial_map_size of 0 picks
  * the default; tests pass a small one to exercise growth.
  * Returns -ENOENT if @dir has no data.mdb and IDX_ENV_CREATE is not given,
- * -EUCLEAN if LMDB finds the files corrupt or not LMDB files at all.
+ * -ENODATA if data.mdb holds nothing yet (an init that never committed),
+ * -EUCLEAN if LMDB finds the files corrupt or not LMDB files at all, or an
+ * LMDB file with records but without volfs's databases.
  */
 int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 		 struct idx_env **ret_env);

@@ -180,7 +180,8 @@ static int store_error(const char *path, int r)
 		return fail(context, "store format %" PRIu32 " is not one this volfs reads (%d)",
 			    format, IDX_FORMAT_VERSION);
 	case -EUCLEAN:
-		return fail(context, "index is corrupt (LMDB rejects %s/index/data.mdb)", path);
+		return fail(context, "index is corrupt (%s/index/data.mdb: LMDB rejects it, or the "
+			    "databases of volfs are missing); run fsck.volfs", path);
 	default:
 		return fail(context, "%s", strerror(-r));
 	}

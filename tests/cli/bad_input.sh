@@ -128,6 +128,29 @@ for cmd in list "create x" "inspect keep" "rm keep"; do
 done
 bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
 
+# an LMDB file with a record but without the databases of volfs (as when the
+# main database's page is damaged): corrupt, not "not initialised"
+mkdir -p "$TMP/alien/index"
+printf 'VERSION=3\nformat=print\ntype=btree\nHEADER=END\n hello\n world\nDATA=END\n' |
+	mdb_load "$TMP/alien/index" || fail "mdb_load"
+S=$TMP/alien
+before=$(state "$S")
+for cmd in list "create x"; do
+	# shellcheck disable=SC2086
+	bad 1 "store $S: index is corrupt .*run fsck.volfs" -- v $cmd
+done
+bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
+
+# an index with nothing in it (an init that never committed): init takes it over
+mkdir -p "$TMP/half/index"
+printf 'VERSION=3\nformat=print\ntype=btree\nHEADER=END\nDATA=END\n' |
+	mdb_load "$TMP/half/index" || fail "mdb_load"
+S=$TMP/half
+before=$(state "$S")
+bad 1 "store $S: not initialised \(run 'volfs init --store $S'\)" -- v list
+out=$("$VOLFS" init --store "$S" 2>&1) || fail "init over an empty index: $out"
+[[ $(v list 2>&1 | head -1) == *NAME* ]] || fail "list after init over an empty index: $(v list 2>&1)"
+
 # after all that, the original store still works
 [[ $("$VOLFS" --store "$TMP/store" list | tail -n +2 | awk '{print $1}') == keep ]] || fail "store damaged"
 echo "bad_input: all passed"
