@@ -1558,12 +1558,11 @@ static void t_suid_sgid(void)
 /*
  * Without group-x, S_ISGID goes when the writer is not in the file's group
  * (Linux since 6.0, setattr_should_drop_sgid(); ext4 and tmpfs).  FUSE's
- * kernel side applies only the older rule (group-x) itself; a FUSE
- * filesystem could apply the newer one only through
- * FUSE_CAP_HANDLE_KILLPRIV_V2, which libfuse 3.14 lacks.  POSIX allows both
- * ("the S_ISUID and S_ISGID bits of the file mode may be cleared"), so this
- * case accepts either, and checks that nothing else changes; volfs's
- * docs/design.md lists the difference.
+ * "clear the bits" flag (FUSE_HANDLE_KILLPRIV_V2) means the older rule
+ * (group-x only), and the request does not say whether the writer is in the
+ * file's group.  POSIX allows both ("the S_ISUID and S_ISGID bits of the file
+ * mode may be cleared"), so this case accepts either, and checks that nothing
+ * else changes; volfs's docs/design.md lists the difference.
  */
 static void t_sgid_not_in_group(void)
 {
