@@ -33,6 +33,33 @@ static void ctx_of(fuse_req_t req, struct vfs_ctx *ctx)
 	*ctx = (struct vfs_ctx){ .uid = fc->uid, .gid = fc->gid, .umask = fc->umask };
 }
 
+/*
+ * vfs_in_group_fn for the caller of request @arg: its filesystem gid, or one
+ * of its supplementary groups (which libfuse reads from /proc).  If those
+ * cannot be read, the caller counts as a member: the bits stay, as the older
+ * rule has it.
+ */
+static bool caller_in_group(void *arg, gid_t gid)
+{
+	fuse_req_t req = arg;
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+	if (n < 0 || n > 64)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* The bits a write by the unprivileged clears (fuse_wire.h says when). */
+static int kill_suidgid(fuse_req_t req, fuse_ino_t ino)
+{
+	return vfs_kill_suidgid(vfs_of(req), ino, caller_in_group, req);
+}
+
 static void reply_entry(fuse_req_t req, int r, const struct stat *st)
 {
 	if (r < 0) {
@@ -124,9 +151,18 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			set |= map[i].vfs;
-	if (fuse_wire_kill_suidgid())
+	/*
+	 * The kernel asks for a truncate by the unprivileged (whose group counts,
+	 * as for a write) and for any chown (the older rule, in the same change).
+	 */
+	int r = 0;
+	if (fuse_wire_kill_suidgid() && (set & (VFS_SET_UID | VFS_SET_GID)))
 		set |= VFS_SET_KILL_SUIDGID;
-	reply_attr(req, vfs_setattr(vfs_of(req), ino, attr, set, &st), &st);
+	else if (fuse_wire_kill_suidgid())
+		r = kill_suidgid(req, ino);
+	if (r == 0)
+		r = vfs_setattr(vfs_of(req), ino, attr, set, &st);
+	reply_attr(req, r, &st);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -199,7 +235,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* an O_TRUNC open by the unprivileged: the kernel asks (fuse_wire.h) */
-	int r = fuse_wire_kill_suidgid() ? vfs_kill_suidgid(vfs_of(req), ino) : 0;
+	int r = fuse_wire_kill_suidgid() ? kill_suidgid(req, ino) : 0;
 	if (r == 0)
 		r = vfs_open_file(vfs_of(req), ino, fi->flags);
 	if (r < 0) {
@@ -259,7 +295,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     struct fuse_file_info *fi)
 {
 	/* a write by the unprivileged: the kernel asks (fuse_wire.h) */
-	ssize_t r = fuse_wire_kill_suidgid() ? vfs_kill_suidgid(vfs_of(req), ino) : 0;
+	ssize_t r = fuse_wire_kill_suidgid() ? kill_suidgid(req, ino) : 0;
 	if (r == 0)
 		r = vfs_write(vfs_of(req), ino, buf, size, off);
 	if (r < 0)
@@ -432,7 +468,7 @@ static int kill_suidgid_for_caller(fuse_req_t req, fuse_ino_t ino)
 {
 	if (!fuse_wire_killpriv_v2() || fuse_req_ctx(req)->uid == 0)
 		return 0;
-	return vfs_kill_suidgid(vfs_of(req), ino);
+	return kill_suidgid(req, ino);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,

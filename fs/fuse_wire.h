@@ -19,7 +19,7 @@
 
 /*
  * Puts volfs's reader and writer between the mounted session @se and its
- * /dev/fuse descriptor (fuse_session_custom_io(), libfuse 3.13+).  Call after
+ * /dev/fuse descriptor (fuse_session_custom_io(), in libfuse 3.14).  Call after
  * fuse_session_mount() and before the loop.  Returns 0 or -errno.
  */
 int fuse_wire_attach(struct fuse_session *se);

@@ -777,17 +777,20 @@ bool vfs_is_rdonly(const struct vfs *vfs)
 
 /* ---- setattr --------------------------------------------------------------------- */
 
-/* Clears set-user-ID, and set-group-ID with group execute; true if it did. */
-static bool kill_suidgid(struct idx_inode *in)
+/*
+ * Clears set-user-ID, and set-group-ID with group execute (or, with
+ * @sgid_too, without it); true if it did.
+ */
+static bool kill_suidgid(struct idx_inode *in, bool sgid_too)
 {
 	mode_t before = in->mode;
 	in->mode &= ~(mode_t)S_ISUID;
-	if (in->mode & S_IXGRP)
+	if ((in->mode & S_IXGRP) || sgid_too)
 		in->mode &= ~(mode_t)S_ISGID;
 	return in->mode != before;
 }
 
-int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino)
+int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino, vfs_in_group_fn in_group, void *arg)
 {
 	struct idx_txn *txn;
 	struct idx_inode in;
@@ -796,14 +799,24 @@ int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino)
 	if (r < 0)
 		goto out;
 	r = vfs_inode_get(vfs, txn, ino, &in);
-	bool due = r == 0 && S_ISREG(in.mode) && kill_suidgid(&in);
 	vfs_read_done(vfs, txn);
-	if (!due)
+	if (r < 0 || !S_ISREG(in.mode) || !(in.mode & (S_ISUID | S_ISGID)))
+		goto out;
+	gid_t gid = in.gid;
+	bool sgid_too = in_group && (in.mode & (S_ISGID | S_IXGRP)) == S_ISGID;
+	if (sgid_too) {
+		/* the caller's groups may come from /proc: not under the lock */
+		pthread_mutex_unlock(&vfs->lock);
+		sgid_too = !in_group(arg, gid);
+		pthread_mutex_lock(&vfs->lock);
+	}
+	struct idx_inode probe = in;
+	if (!kill_suidgid(&probe, sgid_too))
 		goto out;
 	r = vfs_write_txn(vfs, &txn);
 	if (r == 0)
-		r = vfs_inode_get(vfs, txn, ino, &in);   /* again: the batch may be new */
-	if (r == 0 && kill_suidgid(&in)) {
+		r = vfs_inode_get(vfs, txn, ino, &in);   /* again: it may have changed meanwhile */
+	if (r == 0 && kill_suidgid(&in, sgid_too && in.gid == gid)) {
 		vfs_now(&in.ctime);
 		r = vfs_inode_put(vfs, txn, ino, &in);
 	}
@@ -854,7 +867,7 @@ int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned s
 		bool changes = ((set & VFS_SET_UID) && st->st_uid != in.uid) ||
 			       ((set & VFS_SET_GID) && st->st_gid != in.gid);
 		if (changes || (set & VFS_SET_KILL_SUIDGID))
-			kill_suidgid(&in);
+			kill_suidgid(&in, false);
 	}
 	if (set & VFS_SET_UID)
 		in.uid = st->st_uid;

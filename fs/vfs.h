@@ -88,12 +88,16 @@ enum vfs_set {
 };
 int vfs_setattr(struct vfs *vfs, uint64_t ino, const struct stat *st, unsigned set,
 		struct stat *ret_st);
+/* Is the caller a member of group @gid?  (@arg: the caller, for the adapter.) */
+typedef bool (*vfs_in_group_fn)(void *arg, gid_t gid);
 /*
  * Clears S_ISUID, and S_ISGID if group execute is set, of regular file @ino:
- * what a write or an O_TRUNC open by the unprivileged does to the file.
- * Changes nothing (and takes no batch) when neither bit is to go.
+ * what a write, a truncate or an O_TRUNC open by the unprivileged does to the
+ * file.  With @in_group, S_ISGID without group execute goes too when the
+ * caller is not in the file's group (Linux since 6.0; asked only then).
+ * Changes nothing (and takes no batch) when no bit is to go.
  */
-int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino);
+int vfs_kill_suidgid(struct vfs *vfs, uint64_t ino, vfs_in_group_fn in_group, void *arg);
 
 /* ---- making and removing names (each counts a reference to the result) */
 

@@ -1976,6 +1976,15 @@ static void test_readdir_damaged_order(void)
 	CHECK_OK(env_close());
 }
 
+/* A vfs_in_group_fn for a caller in group 1000 only; notes what it was asked. */
+static gid_t asked_gid;
+static bool in_group_1000(void *arg, gid_t gid)
+{
+	(void)arg;
+	asked_gid = gid;
+	return gid == 1000;
+}
+
 static void test_setattr(void)
 {
 	struct stat st = { 0 }, out;
@@ -2024,18 +2033,33 @@ static void test_setattr(void)
 	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_MODE, &out));
 	CHECK_OK(vfs_setattr(T.vfs, f, &st, VFS_SET_SIZE, &out));
 	CHECK_EQ(out.st_mode, S_IFREG | 06755);   /* a truncate alone keeps them (root's) */
-	CHECK_OK(vfs_kill_suidgid(T.vfs, f));
+	CHECK_OK(vfs_kill_suidgid(T.vfs, f, NULL, NULL));
 	CHECK_OK(vfs_getattr(T.vfs, f, &out));
 	CHECK_EQ(out.st_mode, S_IFREG | 0755);
-	CHECK_OK(vfs_kill_suidgid(T.vfs, g));   /* no group execute: set-group-ID stays */
+	/* no group execute: set-group-ID stays, unless the caller is outside the group */
+	CHECK_OK(vfs_kill_suidgid(T.vfs, g, NULL, NULL));
 	CHECK_OK(vfs_getattr(T.vfs, g, &out));
 	CHECK_EQ(out.st_mode, S_IFREG | 02745);
+	asked_gid = (gid_t)-1;
+	CHECK_OK(vfs_kill_suidgid(T.vfs, g, in_group_1000, NULL));
+	CHECK_EQ(asked_gid, 1000);
+	CHECK_OK(vfs_getattr(T.vfs, g, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 02745);
+	st.st_gid = 2000;
+	CHECK_OK(vfs_setattr(T.vfs, g, &st, VFS_SET_GID, &out));
+	CHECK_OK(vfs_kill_suidgid(T.vfs, g, in_group_1000, NULL));
+	CHECK_EQ(asked_gid, 2000);
+	CHECK_OK(vfs_getattr(T.vfs, g, &out));
+	CHECK_EQ(out.st_mode, S_IFREG | 0745);
+	asked_gid = (gid_t)-1;
+	CHECK_OK(vfs_kill_suidgid(T.vfs, f, in_group_1000, NULL));   /* nothing to ask about */
+	CHECK_EQ(asked_gid, (gid_t)-1);
 	st.st_mode = 06755;
 	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_MODE, &out));
-	CHECK_OK(vfs_kill_suidgid(T.vfs, d));   /* a directory keeps its bits */
+	CHECK_OK(vfs_kill_suidgid(T.vfs, d, in_group_1000, NULL));   /* a directory keeps its bits */
 	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_KILL_SUIDGID, &out));
 	CHECK_EQ(out.st_mode, S_IFDIR | 06755);
-	CHECK_EQ(vfs_kill_suidgid(T.vfs, 9999), -ENOENT);
+	CHECK_EQ(vfs_kill_suidgid(T.vfs, 9999, NULL, NULL), -ENOENT);
 	st.st_mode = 01777;
 	CHECK_OK(vfs_setattr(T.vfs, d, &st, VFS_SET_MODE, &out));
 
