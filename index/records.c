@@ -36,21 +36,22 @@ static int del(struct idx_txn *txn, enum dbi_index db, const void *key, size_t k
 }
 
 /*
- * Calls @step for every record whose key starts with @prefix (all records if
- * @plen is 0), in key order, until @step returns non-zero.
+ * Calls @step for every record at or after key @start (@slen bytes; from the
+ * first record if 0) whose key starts with the first @plen bytes of @start,
+ * in key order, until @step returns non-zero.
  */
 typedef int (*scan_fn)(const MDB_val *key, const MDB_val *val, void *arg);
 
-static int scan(struct idx_txn *txn, enum dbi_index db, const void *prefix, size_t plen,
-		scan_fn step, void *arg)
+static int scan_from(struct idx_txn *txn, enum dbi_index db, const void *start, size_t slen,
+		     size_t plen, scan_fn step, void *arg)
 {
 	MDB_cursor *cur;
 	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, db), &cur));
 	if (r < 0)
 		return r;
-	MDB_val k = { .mv_size = plen, .mv_data = (void *)prefix }, v;
-	int rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0 && k.mv_size >= plen && (plen == 0 || memcmp(k.mv_data, prefix, plen) == 0)) {
+	MDB_val k = { .mv_size = slen, .mv_data = (void *)start }, v;
+	int rc = mdb_cursor_get(cur, &k, &v, slen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && k.mv_size >= plen && (plen == 0 || memcmp(k.mv_data, start, plen) == 0)) {
 		r = step(&k, &v, arg);
 		if (r)
 			break;
@@ -60,6 +61,13 @@ static int scan(struct idx_txn *txn, enum dbi_index db, const void *prefix, size
 		r = idx_errno(rc);
 	mdb_cursor_close(cur);
 	return r;
+}
+
+/* Every record whose key starts with @prefix (all records if @plen is 0). */
+static int scan(struct idx_txn *txn, enum dbi_index db, const void *prefix, size_t plen,
+		scan_fn step, void *arg)
+{
+	return scan_from(txn, db, prefix, plen, plen, step, arg);
 }
 
 /* ---- meta ------------------------------------------------------------- */
@@ -655,29 +663,27 @@ int idx_journal_foreach_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, 
 	return scan(txn, DBI_JOURNAL, prefix, sizeof(prefix), journal_step, &s);
 }
 
+/* The block of the first journal record it is given: stops the scan. */
+static int first_journal_block(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	(void)v;
+	if (k->mv_size != JOURNAL_KEY_SIZE)
+		return -EUCLEAN;
+	*(uint64_t *)arg = get_be64((const uint8_t *)k->mv_data + 16);
+	return 1;
+}
+
 int idx_journal_next_block(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t from,
 			   uint64_t *ret_block)
 {
-	MDB_cursor *cur;
-	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_JOURNAL), &cur));
-	if (r < 0)
-		return r;
 	uint8_t start[24];
 	put_be64(start, tree);
 	put_be64(start + 8, ino);
 	put_be64(start + 16, from);
-	MDB_val k = { .mv_size = sizeof(start), .mv_data = start }, v;
-	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 16 || memcmp(k.mv_data, start, 16) != 0)))
-		r = -ENOENT;   /* no record of this file at or after @from */
-	else if (rc)
-		r = idx_errno(rc);
-	else if (k.mv_size != JOURNAL_KEY_SIZE)
-		r = -EUCLEAN;
-	else
-		*ret_block = get_be64((const uint8_t *)k.mv_data + 16);
-	mdb_cursor_close(cur);
-	return r;
+	/* records of this file (tree, ino) at or after block @from */
+	int r = scan_from(txn, DBI_JOURNAL, start, sizeof(start), 16, first_journal_block,
+			  ret_block);
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 /* Deletes the records at or after key prefix @from for as long as @in_range holds. */
