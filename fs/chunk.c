@@ -617,7 +617,7 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 	}
 	recycled_name(n, name, sizeof(name));
 	int fd = openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd >= 0 && cs->recycle) {
+	if (fd >= 0) {   /* the pool exists: pool_has_room() said so */
 		close(fd);
 		pthread_mutex_lock(&cs->recycle_lock);
 		if (cs->nrecycle < RECYCLE_MAX) {
@@ -625,11 +625,9 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 			kept = true;
 		}
 		pthread_mutex_unlock(&cs->recycle_lock);
-	} else if (fd >= 0) {
-		close(fd);
 	}
 	if (!kept)
-		unlinkat(cs->dirfd, name, 0);
+		recycled_remove(cs, n);
 }
 
 /* The emptier thread: empties (or removes) the files chunk_gc() queued. */
@@ -693,7 +691,7 @@ static int write_recycled(struct chunk_store *cs, const char *relpath, const voi
 	recycled_name(n, name, sizeof(name));
 	int fd = openat(cs->dirfd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		unlinkat(cs->dirfd, name, 0);
+		recycled_remove(cs, n);
 		return 1;
 	}
 	int r = pwrite_all(fd, data, len);
