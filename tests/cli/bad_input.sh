@@ -106,40 +106,37 @@ open(path, "w").write("\n".join(lines))
 PY
 	mdb_load -s meta -f "$TMP/meta.dump" "$1/index"
 }
+
+# refused STORE PATTERN CMD...: each volfs CMD on STORE fails with "store STORE:
+# PATTERN", init refuses to take STORE over, and STORE is left as it was
+refused() {
+	S=$1 before=$(state "$1")
+	local pattern=$2 cmd
+	shift 2
+	for cmd in "$@"; do
+		# shellcheck disable=SC2086
+		bad 1 "store $S: $pattern" -- v $cmd
+	done
+	bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
+}
+
 cp -a "$S" "$TMP/future"
 set_format "$TMP/future" 7
-S=$TMP/future
-before=$(state "$S")
-for cmd in list "create x" "inspect keep" "rm keep"; do
-	# shellcheck disable=SC2086
-	bad 1 "store $S: store format 7 is newer than this volfs reads \(2\)" -- v $cmd
-done
-bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
+refused "$TMP/future" "store format 7 is newer than this volfs reads \(2\)" \
+	list "create x" "inspect keep" "rm keep"
 
 # an index LMDB reports corrupt: its meta pages overwritten
 cp -a "$TMP/store" "$TMP/corrupt"
 python3 -c 'import sys; sys.stdout.write("garbage\n" * 1024)' |
 	dd of="$TMP/corrupt/index/data.mdb" conv=notrunc status=none
-S=$TMP/corrupt
-before=$(state "$S")
-for cmd in list "create x" "inspect keep" "rm keep"; do
-	# shellcheck disable=SC2086
-	bad 1 "store $S: index is corrupt" -- v $cmd
-done
-bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
+refused "$TMP/corrupt" "index is corrupt" list "create x" "inspect keep" "rm keep"
 
 # an LMDB file with a record but without the databases of volfs (as when the
 # main database's page is damaged): corrupt, not "not initialised"
 mkdir -p "$TMP/alien/index"
 printf 'VERSION=3\nformat=print\ntype=btree\nHEADER=END\n hello\n world\nDATA=END\n' |
 	mdb_load "$TMP/alien/index" || fail "mdb_load"
-S=$TMP/alien
-before=$(state "$S")
-for cmd in list "create x"; do
-	# shellcheck disable=SC2086
-	bad 1 "store $S: index is corrupt .*run fsck.volfs" -- v $cmd
-done
-bad 1 "store $S: is a volfs store already" -- "$VOLFS" init --store "$S"
+refused "$TMP/alien" "index is corrupt .*run fsck.volfs" list "create x"
 
 # an index with nothing in it (an init that never committed): init takes it over
 mkdir -p "$TMP/half/index"

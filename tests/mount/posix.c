@@ -81,10 +81,10 @@ static int enter(void)
 }
 #define ENTER() CHECK_OK(enter())
 
-/* Drops to @uid/@gid with no supplementary groups: for a forked child. */
-static void become(uid_t uid, gid_t gid)
+/* Drops to @uid/@gid with supplementary groups @groups (@n): for a forked child. */
+static void become(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 {
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+	if (setgroups(n, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
 		perror("become");
 		_exit(120);
 	}
@@ -105,12 +105,15 @@ static long wait_child(pid_t pid)
 
 /*
  * AS(uid, expr): evaluates expr (a -errno or 0, like E()) in a child running
- * as uid (gid the same number) and returns its value in the parent.
+ * as uid (gid the same number, no supplementary groups) and returns its
+ * value in the parent.  AS_IN(uid, group, expr): with supplementary @group.
  */
-#define AS(uid, expr) ({ \
+#define AS(uid, expr) AS_GROUPS(uid, 0, NULL, expr)
+#define AS_IN(uid, group, expr) AS_GROUPS(uid, 1, (gid_t[]){ (group) }, expr)
+#define AS_GROUPS(uid, n, groups, expr) ({ \
 	pid_t pid_ = fork(); \
 	if (pid_ == 0) { \
-		become((uid), (uid)); \
+		become((uid), (uid), (n), (groups)); \
 		long r_ = (expr); \
 		_exit(r_ < 0 ? (int)(-r_ & 0xff) : 0); \
 	} \
@@ -1579,15 +1582,7 @@ static void t_sgid_not_in_group(void)
 	/* a writer with the file's group among its supplementary groups keeps it */
 	CHECK_OK(chown("f", 0, 4242));
 	CHECK_OK(chmod("f", 02766));
-	pid_t pid = fork();
-	if (pid == 0) {
-		gid_t extra = 4242;
-		if (setgroups(1, &extra) < 0 || setresgid(U1, U1, U1) < 0 || setresuid(U1, U1, U1) < 0)
-			_exit(120);
-		int fd = open("f", O_WRONLY);
-		_exit(fd < 0 || write(fd, "y", 1) != 1 ? 1 : 0);
-	}
-	CHECK_EQ(wait_child(pid), 0);
+	CHECK_EQ(AS_IN(U1, 4242, ({ int fd_ = open("f", O_WRONLY); fd_ < 0 ? -errno : E(write(fd_, "y", 1)); })), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 02766);
 }
 
