@@ -240,6 +240,12 @@ out:
 	return r;
 }
 
+static int mark_current_format(struct idx_txn *txn, void *arg)
+{
+	(void)arg;
+	return idx_meta_set_format(txn, IDX_FORMAT_VERSION);
+}
+
 int store_open(const char *path, unsigned flags, struct store **ret_store)
 {
 	bool rdonly = flags & STORE_RDONLY;
@@ -279,6 +285,17 @@ int store_open(const char *path, unsigned flags, struct store **ret_store)
 		goto fail;
 	r = idx_meta_get(txn, &store->meta);
 	idx_txn_abort(txn);
+	if (r < 0)
+		goto fail;
+	if (!rdonly && store->meta.format < IDX_FORMAT_VERSION) {
+		/* before any batch logs: a volfs without the log must not open it now */
+		r = idx_update(store->idx, mark_current_format, NULL);
+		if (r < 0)
+			goto fail;
+		store->meta.format = IDX_FORMAT_VERSION;
+	}
+	/* what we read includes what a batch made durable through its log */
+	r = idx_env_catch_up(store->idx);
 	if (r < 0)
 		goto fail;
 

@@ -16,6 +16,9 @@
  *     the wait, so a holder that batches (and polls idx_env_writer_waiting)
  *     learns of it; flock dies with its process, so a crashed waiter never
  *     leaves a false signal behind.
+ *  5. Every change goes through idx_put, idx_cursor_put, idx_del,
+ *     idx_cursor_del or idx_put_joined, which record it in a logged txn; every
+ *     write transaction replays the log before its first change (wal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "wal.h"
 
 #define DEFAULT_MAP_SIZE (1ull << 30)   /* grows by doubling; the file stays sparse */
 #define MAX_MAP_SIZE     (1ull << 44)   /* 16 TiB: beyond that, -ENOSPC           */
@@ -128,7 +132,7 @@ int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 	if (!env)
 		return -ENOMEM;
 	env->rdonly = flags & IDX_ENV_RDONLY;
-	env->wait_fd = env->probe_fd = -1;
+	env->wait_fd = env->probe_fd = env->wal_fd = -1;
 
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
@@ -169,6 +173,15 @@ int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 			r = -errno;
 			goto fail;
 		}
+		r = wal_open(dir, &env->wal_fd);
+		if (r < 0)
+			goto fail;
+	} else {
+		/* to see what waits in the log, and to ask its writer to commit */
+		snprintf(path, sizeof(path), "%s/wal", dir);
+		env->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%s/wait.lock", dir);
+		env->wait_fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
 
 	*ret_env = env;
@@ -188,6 +201,9 @@ void idx_env_close(struct idx_env *env)
 		close(env->wait_fd);
 	if (env->probe_fd >= 0)
 		close(env->probe_fd);
+	if (env->wal_fd >= 0)
+		close(env->wal_fd);
+	free(env->wal_buf.data);
 	pthread_rwlock_destroy(&env->map_lock);
 	free(env);
 }
@@ -239,6 +255,26 @@ static bool map_nearly_full(struct idx_env *env)
 	return used + info.me_mapsize / 4 > info.me_mapsize;
 }
 
+/*
+ * wal.h invariant 3: a write transaction just begun first takes in what a
+ * batch that never committed logged.  Returns 0 if there was nothing, 1 if
+ * frames were replayed and committed (@mtxn is gone: begin again), or an
+ * error (@mtxn aborted).
+ */
+static int replay_log(struct idx_env *env, MDB_txn *mtxn)
+{
+	unsigned frames = 0;
+	int r = wal_replay(env, mtxn, &frames);
+	if (r == 0 && frames == 0)
+		return 0;
+	if (r < 0) {
+		mdb_txn_abort(mtxn);
+		return r;
+	}
+	r = idx_errno(mdb_txn_commit(mtxn));
+	return r < 0 ? r : 1;
+}
+
 int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
 {
 	bool rdonly = (flags & IDX_TXN_RDONLY) || env->rdonly;
@@ -266,6 +302,18 @@ int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
 		int rc = mdb_txn_begin(env->mdb, NULL, rdonly ? MDB_RDONLY : 0, &txn->mdb);
 		if (!rdonly)
 			flock(env->wait_fd, LOCK_UN);
+		if (rc == 0 && !rdonly) {
+			r = replay_log(env, txn->mdb);
+			if (r == 0)
+				break;
+			pthread_rwlock_unlock(&env->map_lock);
+			if (r > 0)
+				continue;   /* the replayed frames committed: begin on top of them */
+			if (r == -ENOSPC && attempt < 3 && grow_map(env) == 0)
+				continue;
+			free(txn);
+			return r;
+		}
 		if (rc == 0)
 			break;
 		pthread_rwlock_unlock(&env->map_lock);
@@ -279,6 +327,10 @@ int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
 		}
 		free(txn);
 		return r;
+	}
+	if (!rdonly && (flags & IDX_TXN_LOGGED)) {
+		txn->logged = true;
+		txn->wal_txnid = mdb_txn_id(txn->mdb);
 	}
 	*ret_txn = txn;
 	return 0;
@@ -307,6 +359,8 @@ int idx_cursor(struct idx_txn *txn, enum dbi_index db, MDB_cursor **ret_cursor)
 
 static void txn_release(struct idx_txn *txn)
 {
+	if (txn->logged)
+		txn->env->wal_buf.len = 0;   /* unwritten operations die with the txn */
 	pthread_rwlock_unlock(&txn->env->map_lock);
 	free(txn);
 }
@@ -325,24 +379,154 @@ static int note_map_full(struct idx_txn *txn, int rc)
 	return idx_errno(rc);
 }
 
+/* The database @cur is on, for the log. */
+static enum dbi_index cursor_db(struct idx_txn *txn, MDB_cursor *cur)
+{
+	MDB_dbi dbi = mdb_cursor_dbi(cur);
+	int db = 0;
+	while (db < DBI_COUNT - 1 && txn->env->dbi[db] != dbi)
+		db++;
+	return (enum dbi_index)db;
+}
+
+/* Every change goes through the four functions below: a logged txn records it. */
 int idx_put(struct idx_txn *txn, enum dbi_index db, MDB_val *key, MDB_val *val, unsigned flags)
 {
-	return note_map_full(txn, mdb_put(txn->mdb, idx_dbi(txn, db), key, val, flags));
+	/* the log copies values at the put: a reserved one is not filled yet */
+	if (txn->logged && (flags & MDB_RESERVE))
+		return -EINVAL;
+	int r = note_map_full(txn, mdb_put(txn->mdb, idx_dbi(txn, db), key, val, flags));
+	if (r == 0 && txn->logged)
+		r = wal_note_put(txn, db, key, val);
+	return r;
+}
+
+/*
+ * Copies the key @k (which may point into a page a change is about to
+ * rewrite) into @buf, for the log.
+ */
+static int key_copy(MDB_val *k, uint8_t buf[static 512])
+{
+	if (k->mv_size > 511)   /* LMDB's longest key */
+		return -E2BIG;
+	memcpy(buf, k->mv_data, k->mv_size);
+	k->mv_data = buf;
+	return 0;
 }
 
 int idx_cursor_put(struct idx_txn *txn, MDB_cursor *cur, MDB_val *key, MDB_val *val, unsigned flags)
 {
-	return note_map_full(txn, mdb_cursor_put(cur, key, val, flags));
+	uint8_t kbuf[512];
+	MDB_val k = *key;
+	if (txn->logged) {
+		int r = key_copy(&k, kbuf);
+		if (r < 0)
+			return r;
+	}
+	int r = note_map_full(txn, mdb_cursor_put(cur, key, val, flags));
+	if (r == 0 && txn->logged)
+		r = wal_note_put(txn, cursor_db(txn, cur), &k, val);
+	return r;
 }
 
 int idx_del(struct idx_txn *txn, enum dbi_index db, MDB_val *key)
 {
-	return note_map_full(txn, mdb_del(txn->mdb, idx_dbi(txn, db), key, NULL));
+	int r = note_map_full(txn, mdb_del(txn->mdb, idx_dbi(txn, db), key, NULL));
+	if (r == 0 && txn->logged)
+		r = wal_note_del(txn, db, key);
+	return r;
 }
 
 int idx_cursor_del(struct idx_txn *txn, MDB_cursor *cur)
 {
-	return note_map_full(txn, mdb_cursor_del(cur, 0));
+	uint8_t kbuf[512];
+	MDB_val k = { 0 };
+	if (txn->logged) {
+		/* the key's bytes live in the page the delete changes: copy them first */
+		int r = idx_errno(mdb_cursor_get(cur, &k, NULL, MDB_GET_CURRENT));
+		if (r == 0)
+			r = key_copy(&k, kbuf);
+		if (r < 0)
+			return r;
+	}
+	int r = note_map_full(txn, mdb_cursor_del(cur, 0));
+	if (r == 0 && txn->logged)
+		r = wal_note_del(txn, cursor_db(txn, cur), &k);
+	return r;
+}
+
+int idx_put_joined(struct idx_txn *txn, enum dbi_index db, MDB_val *key,
+		   const void *head, size_t head_len, const void *body, size_t body_len)
+{
+	MDB_val v = { .mv_size = head_len + body_len };
+	int r = note_map_full(txn, mdb_put(txn->mdb, idx_dbi(txn, db), key, &v, MDB_RESERVE));
+	if (r < 0)
+		return r;
+	memcpy(v.mv_data, head, head_len);
+	if (body_len)
+		memcpy((uint8_t *)v.mv_data + head_len, body, body_len);
+	if (txn->logged)
+		r = wal_note_put(txn, db, key, &v);
+	return r;
+}
+
+int idx_txn_log_sync(struct idx_txn *txn)
+{
+	if (!txn->logged)
+		return -EINVAL;
+	return wal_write_frame(txn);
+}
+
+uint64_t idx_txn_log_bytes(const struct idx_txn *txn)
+{
+	return txn->logged ? txn->wal_off + txn->env->wal_buf.len : 0;
+}
+
+static uint64_t last_txnid(struct idx_env *env)
+{
+	MDB_envinfo info;
+	mdb_env_info(env->mdb, &info);
+	return info.me_last_txnid;
+}
+
+int idx_env_log_pending(struct idx_env *env, unsigned *ret_frames)
+{
+	if (env->wal_fd < 0) {
+		*ret_frames = 0;
+		return 0;
+	}
+	return wal_pending(env->wal_fd, last_txnid(env), ret_frames);
+}
+
+int idx_env_catch_up(struct idx_env *env)
+{
+	unsigned frames;
+	int r = idx_env_log_pending(env, &frames);
+	if (r < 0 || frames == 0)
+		return r;
+	if (!env->rdonly) {
+		/* the batch's owner hands the writer lock over, or is dead and we replay */
+		struct idx_txn *txn = NULL;
+		r = idx_txn_begin(env, 0, &txn);
+		idx_txn_abort(txn);
+		return r;
+	}
+	/*
+	 * Read-only: wait as a writer would (invariant 4), so that a live owner
+	 * commits; a dead one's frames stay for the next read-write opener.
+	 */
+	if (env->wait_fd < 0)
+		return 0;
+	uint64_t start = last_txnid(env);
+	flock(env->wait_fd, LOCK_SH);
+	for (int i = 0; i < 100 && frames && last_txnid(env) == start; i++) {
+		usleep(2000);
+		r = idx_env_log_pending(env, &frames);
+		if (r < 0)
+			break;
+	}
+	flock(env->wait_fd, LOCK_UN);
+	return r;
 }
 
 /* Commits and frees @txn; *ret_map_full tells whether the map filled. */

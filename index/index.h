@@ -18,7 +18,9 @@
  *    (the environment is opened with MDB_NOTLS) but not by two at once.
  *  - Commits are synchronous (LMDB's default durability): when
  *    idx_txn_commit() returns 0, the transaction survives power loss.  Group
- *    commit is done by callers batching many operations into one transaction.
+ *    commit is done by callers batching many operations into one transaction;
+ *    such a transaction can also be made durable before it commits, through
+ *    the write-ahead log (idx_txn_log_sync()).
  */
 #ifndef VOLFS_INDEX_H
 #define VOLFS_INDEX_H
@@ -53,6 +55,7 @@ uint64_t idx_env_map_size(struct idx_env *env);   /* current map size, bytes */
 
 enum idx_txn_flags {
 	IDX_TXN_RDONLY = 1 << 0,
+	IDX_TXN_LOGGED = 1 << 1,  /* a write txn whose changes idx_txn_log_sync() logs */
 };
 
 /*
@@ -71,6 +74,29 @@ int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
  */
 bool idx_env_writer_waiting(struct idx_env *env);
 
+/*
+ * Makes the changes of @txn (begun with IDX_TXN_LOGGED) so far survive a
+ * crash without committing it: they go to the write-ahead log index/wal as
+ * one frame, which is flushed (one fdatasync).  If the transaction never
+ * commits — the process dies, or it aborts — the next write transaction of
+ * any process replays the frames and commits them before anything else
+ * (wal.h).  After a failure nothing more can be logged: commit instead.
+ */
+int idx_txn_log_sync(struct idx_txn *txn);
+/* Bytes @txn has logged, including what waits for its next frame. */
+uint64_t idx_txn_log_bytes(const struct idx_txn *txn);
+/* How many frames of the log wait to be committed (by their batch, or a replay). */
+int idx_env_log_pending(struct idx_env *env, unsigned *ret_frames);
+/*
+ * Makes what this process reads include every change a batch made durable
+ * through the log: if frames wait, a read-write environment begins a write
+ * transaction (so a live batch commits and hands LMDB's lock over, or a dead
+ * one's frames are replayed); a read-only one asks a live batch to commit and
+ * waits for it up to 200 ms (a dead one's frames wait for the next
+ * read-write opener).
+ */
+int idx_env_catch_up(struct idx_env *env);
+
 /* Commits and frees @txn, also on failure (then nothing was written). */
 int idx_txn_commit(struct idx_txn *txn);
 /* Aborts and frees @txn; NULL is fine. */
@@ -88,7 +114,13 @@ int idx_update(struct idx_env *env, idx_update_fn fn, void *arg);
 
 /* ---- store metadata -------------------------------------------------- */
 
-#define IDX_FORMAT_VERSION 2
+#define IDX_FORMAT_VERSION 3
+/*
+ * The oldest format read.  Format 3 added index/wal; a format 2 store is
+ * marked 3 at its first read-write open (idx_meta_set_format()), so that
+ * a volfs that would ignore the log refuses it from then on.
+ */
+#define IDX_FORMAT_OLDEST 2
 #define IDX_SECRET_SIZE 192     /* bytes of the XXH3 key (>= XXH3_SECRET_SIZE_MIN) */
 
 struct idx_meta {
@@ -101,10 +133,13 @@ struct idx_meta {
 int idx_meta_init(struct idx_txn *txn, const struct idx_meta *meta);
 /*
  * Reads the meta record: -ENODATA if there is none (not a volfs store, or an
- * init that never committed), -EPROTONOSUPPORT if the format is not
- * IDX_FORMAT_VERSION (ret_meta->format is still filled in for the message).
+ * init that never committed), -EPROTONOSUPPORT if the format is not one from
+ * IDX_FORMAT_OLDEST to IDX_FORMAT_VERSION (ret_meta->format is still filled in
+ * for the message).
  */
 int idx_meta_get(struct idx_txn *txn, struct idx_meta *ret_meta);
+/* Rewrites the format number of an existing store. */
+int idx_meta_set_format(struct idx_txn *txn, uint32_t format);
 
 enum idx_counter {
 	IDX_COUNTER_VOLUME,   /* volume ids */

@@ -33,6 +33,15 @@ enum dbi_index {
 /* The change log stores these numbers on disk (schema.h, invariant 4). */
 _Static_assert(DBI_INODES == 4 && DBI_DIRENTS == 5 && DBI_EXTENTS == 6 && DBI_XATTRS == 7,
 	       "versioned databases are numbered in the change log");
+/* ... and the write-ahead log numbers them all (format.md §4.11). */
+_Static_assert(DBI_META == 0 && DBI_CHUNKS == 8 && DBI_ORPHANS == 10 && DBI_JOURNAL == 12 &&
+	       DBI_COUNT == 13, "databases are numbered in the write-ahead log");
+
+/* The operations of the logged transaction's next frame (wal.c). */
+struct wal_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
 
 struct idx_env {
 	MDB_env *mdb;
@@ -47,6 +56,9 @@ struct idx_env {
 	/* index/wait.lock: shared by writers waiting to begin (see idx_env_writer_waiting) */
 	int wait_fd;      /* taken shared while waiting                    */
 	int probe_fd;     /* a second open file: probed exclusively        */
+	int wal_fd;       /* index/wal (wal.h); -1 when read-only            */
+	/* LMDB has one write transaction at a time: at most one logged txn uses it */
+	struct wal_buf wal_buf;
 };
 
 struct idx_txn {
@@ -54,6 +66,13 @@ struct idx_txn {
 	MDB_txn *mdb;
 	bool rdonly;
 	bool map_full;          /* a write hit MDB_MAP_FULL: LMDB poisoned the txn */
+	/* a logged write transaction (IDX_TXN_LOGGED; wal.h) */
+	bool logged;
+	bool wal_failed;        /* a frame failed to write: no further frames */
+	uint64_t wal_txnid;     /* mdb_txn_id() */
+	uint32_t wal_seq;       /* of the next frame */
+	uint32_t wal_ops;       /* operations waiting for the next frame */
+	uint64_t wal_off;       /* where the next frame goes */
 	/* Point lookups reuse one cursor per database; iterations open their own. */
 	MDB_cursor *cursor[DBI_COUNT];
 };
@@ -66,6 +85,9 @@ int idx_put(struct idx_txn *txn, enum dbi_index db, MDB_val *key, MDB_val *val, 
 int idx_cursor_put(struct idx_txn *txn, MDB_cursor *cur, MDB_val *key, MDB_val *val, unsigned flags);
 int idx_del(struct idx_txn *txn, enum dbi_index db, MDB_val *key);
 int idx_cursor_del(struct idx_txn *txn, MDB_cursor *cur);
+/* Puts @head followed by @body as one value (reserved and filled in place). */
+int idx_put_joined(struct idx_txn *txn, enum dbi_index db, MDB_val *key,
+		   const void *head, size_t head_len, const void *body, size_t body_len);
 
 /* A cursor on @db owned by @txn, positioned nowhere in particular. */
 int idx_cursor(struct idx_txn *txn, enum dbi_index db, MDB_cursor **ret_cursor);

@@ -100,6 +100,13 @@ int idx_meta_init(struct idx_txn *txn, const struct idx_meta *meta)
 	return put(txn, DBI_META, META_NEXT_TREE, strlen(META_NEXT_TREE), be, 8, 0);
 }
 
+int idx_meta_set_format(struct idx_txn *txn, uint32_t format)
+{
+	uint8_t be[4];
+	put_be32(be, format);
+	return put(txn, DBI_META, META_FORMAT, strlen(META_FORMAT), be, 4, 0);
+}
+
 int idx_meta_get(struct idx_txn *txn, struct idx_meta *ret_meta)
 {
 	MDB_val v;
@@ -111,7 +118,7 @@ int idx_meta_get(struct idx_txn *txn, struct idx_meta *ret_meta)
 	if (v.mv_size != 4)
 		return -EUCLEAN;
 	uint32_t format = get_be32(v.mv_data);
-	if (format != IDX_FORMAT_VERSION) {
+	if (format < IDX_FORMAT_OLDEST || format > IDX_FORMAT_VERSION) {
 		/* written on this error too, so that the caller can name the format */
 		ret_meta->format = format;
 		return -EPROTONOSUPPORT;
@@ -608,14 +615,10 @@ int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal
 	put_be64(key + 8, rec->ino);
 	put_be64(key + 16, rec->block);
 	put_be32(key + 24, rec->seq);
+	uint8_t offset[4];
+	put_be32(offset, rec->offset);
 	MDB_val k = { .mv_size = sizeof(key), .mv_data = key };
-	MDB_val v = { .mv_size = 4 + (size_t)rec->length };
-	int r = idx_put(txn, DBI_JOURNAL, &k, &v, MDB_RESERVE);
-	if (r < 0)
-		return r;
-	put_be32(v.mv_data, rec->offset);
-	memcpy((uint8_t *)v.mv_data + 4, rec->data, rec->length);
-	return 0;
+	return idx_put_joined(txn, DBI_JOURNAL, &k, offset, sizeof(offset), rec->data, rec->length);
 }
 
 static int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret)

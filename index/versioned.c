@@ -108,7 +108,7 @@ static int view_lookup_from(struct idx_txn *txn, enum dbi_index db, const struct
 			    unsigned from, const struct lkey *lk, MDB_val *ret_val)
 {
 	for (unsigned i = from; i < view->depth; i++) {
-		MDB_val v;
+		MDB_val v = { 0 };
 		uint64_t g;
 		int r = level_lookup(txn, db, view->level[i].tree, view->level[i].gen, lk, &v, &g);
 		if (r < 0)
@@ -156,14 +156,7 @@ static int write_version(struct idx_txn *txn, enum dbi_index db, const struct id
 	struct vkey key;
 	vkey_make(&key, view->level[0].tree, lk, gen);
 	MDB_val k = { .mv_size = key.len, .mv_data = key.b };
-	MDB_val v = { .mv_size = 1 + len, .mv_data = NULL };
-	int r = idx_put(txn, db, &k, &v, MDB_RESERVE);
-	if (r < 0)
-		return r;
-	((uint8_t *)v.mv_data)[0] = tag;
-	if (len)
-		memcpy((uint8_t *)v.mv_data + 1, val, len);
-	return 0;
+	return idx_put_joined(txn, db, &k, &tag, 1, val, len);
 }
 
 /*
@@ -230,7 +223,7 @@ static int unlog_change(struct idx_txn *txn, enum dbi_index db, uint64_t tree, u
 static int vput(struct idx_txn *txn, enum dbi_index db, const struct idx_view *view,
 		const struct lkey *lk, const void *val, size_t len, struct old_value *old)
 {
-	MDB_val v;
+	MDB_val v = { 0 };
 	uint64_t g;
 	int r = check_writable(txn, view);
 	if (r < 0)
@@ -599,7 +592,7 @@ int idx_inode_get(struct idx_txn *txn, const struct idx_view *view, uint64_t ino
 		  struct idx_inode *ret_inode)
 {
 	struct lkey lk;
-	MDB_val v;
+	MDB_val v = { 0 };
 	lkey_u64(&lk, ino);
 	int r = view_lookup(txn, DBI_INODES, view, &lk, &v);
 	if (r < 0)
@@ -676,7 +669,7 @@ int idx_dirent_get(struct idx_txn *txn, const struct idx_view *view, uint64_t di
 		   const char *name, size_t namelen, struct idx_dirent *ret_de)
 {
 	struct lkey lk;
-	MDB_val v;
+	MDB_val v = { 0 };
 	int r = lkey_u64_filename(&lk, dir, name, namelen);
 	if (r < 0)
 		return r;
@@ -787,7 +780,7 @@ int idx_extent_get(struct idx_txn *txn, const struct idx_view *view, uint64_t in
 		   uint64_t block, struct idx_extent *ret_ext)
 {
 	struct lkey lk;
-	MDB_val v;
+	MDB_val v = { 0 };
 	lkey_u64_u64(&lk, ino, block);
 	int r = view_lookup(txn, DBI_EXTENTS, view, &lk, &v);
 	if (r < 0)
@@ -881,7 +874,7 @@ int idx_xattr_get(struct idx_txn *txn, const struct idx_view *view, uint64_t ino
 		  const char *name, const void **ret_value, size_t *ret_len)
 {
 	struct lkey lk;
-	MDB_val v;
+	MDB_val v = { 0 };
 	int r = lkey_u64_name(&lk, ino, name, strlen(name), IDX_XATTR_NAME_MAX);
 	if (r < 0)
 		return r == -EINVAL ? -ERANGE : r;

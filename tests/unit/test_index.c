@@ -748,6 +748,145 @@ static void corrupt_index_is_euclean(void)
 	CHECK(env == NULL);
 }
 
+/* ---- the write-ahead log (index/wal.c) ------------------------------- */
+
+static int orphan_bit(uint64_t tree, uint64_t ino, void *arg)
+{
+	(void)tree;
+	if (ino < 64)
+		*(uint64_t *)arg |= 1ull << ino;
+	return 0;
+}
+
+/* The orphans of the last commit, as a bit mask of inode numbers below 64 (~0: an error). */
+static uint64_t orphans_committed(struct idx_env *env)
+{
+	uint64_t mask = 0;
+	struct idx_txn *txn = begin(env, IDX_TXN_RDONLY);
+	if (idx_orphan_foreach(txn, orphan_bit, &mask) < 0)
+		mask = ~0ull;
+	idx_txn_abort(txn);
+	return mask;
+}
+
+/* What a new write transaction does first: replay the frames that wait. */
+static void next_writer(struct idx_env *env)
+{
+	idx_txn_abort(begin(env, 0));
+}
+
+static int journal_text(const struct idx_journal_rec *rec, void *arg)
+{
+	char *out = arg;
+	if (rec->length < 64)
+		snprintf(out, 64, "%u:%.*s", rec->offset, (int)rec->length, (const char *)rec->data);
+	return 0;
+}
+
+/* Frames that wait in the log (99: an error). */
+static unsigned pending_frames(struct idx_env *env)
+{
+	unsigned frames = 99;
+	return idx_env_log_pending(env, &frames) < 0 ? 99 : frames;
+}
+
+/*
+ * A logged transaction's synced frames outlive its abort, and only they:
+ * the next writer replays them, a torn frame ends the replay, and a commit
+ * makes the frames stale.
+ */
+static void wal_replay(void)
+{
+	const char *dir = test_subdir("wal");
+	struct idx_env *env = NULL;
+	CHECK_OK(idx_env_open(dir, IDX_ENV_CREATE, 0, &env));
+	struct idx_txn *txn = begin(env, 0);
+	CHECK_OK(idx_orphan_add(txn, 1, 10));
+	CHECK_OK(idx_txn_commit(txn));
+
+	/* frame 0: a put, a delete, a joined value; frame 1: one put; then one never logged */
+	txn = begin(env, IDX_TXN_LOGGED);
+	CHECK_OK(idx_orphan_add(txn, 1, 11));
+	CHECK_OK(idx_orphan_del(txn, 1, 10));
+	struct idx_journal_rec rec = { .ino = 5, .block = 2, .seq = 0, .offset = 7, .length = 5,
+				       .data = "hello" };
+	CHECK_OK(idx_journal_put(txn, 1, &rec));
+	CHECK_OK(idx_txn_log_sync(txn));
+	CHECK_OK(idx_txn_log_sync(txn));          /* nothing new: no frame */
+	CHECK_OK(idx_orphan_add(txn, 1, 12));
+	CHECK_OK(idx_txn_log_sync(txn));
+	CHECK_OK(idx_orphan_add(txn, 1, 13));
+	CHECK_EQ(pending_frames(env), 2);
+	idx_txn_abort(txn);                       /* as a crash would end it */
+	CHECK_EQ(orphans_committed(env), 1ull << 10);
+
+	next_writer(env);
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12);
+	char text[64] = "";
+	txn = begin(env, IDX_TXN_RDONLY);
+	CHECK_OK(idx_journal_foreach(txn, 1, journal_text, text));
+	idx_txn_abort(txn);
+	CHECK(strcmp(text, "7:hello") == 0);
+	CHECK_EQ(pending_frames(env), 0);         /* committed: stale */
+	next_writer(env);
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12);
+
+	/* a torn second frame: only the first is replayed */
+	txn = begin(env, IDX_TXN_LOGGED);
+	CHECK_OK(idx_orphan_add(txn, 1, 20));
+	CHECK_OK(idx_txn_log_sync(txn));
+	CHECK_OK(idx_orphan_add(txn, 1, 21));
+	CHECK_OK(idx_txn_log_sync(txn));
+	idx_txn_abort(txn);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/wal", dir);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	uint8_t byte;
+	CHECK_EQ(pread(fd, &byte, 1, 4096 + 40), 1);   /* frame 1 starts at the second block */
+	byte ^= 0x20;
+	CHECK_EQ(pwrite(fd, &byte, 1, 4096 + 40), 1);
+	close(fd);
+	CHECK_EQ(pending_frames(env), 1);
+	next_writer(env);
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12 | 1ull << 20);
+
+	/* a commit after a sync: the frame is never replayed over newer state */
+	txn = begin(env, IDX_TXN_LOGGED);
+	CHECK_OK(idx_orphan_del(txn, 1, 20));
+	CHECK_OK(idx_txn_log_sync(txn));
+	CHECK_OK(idx_txn_commit(txn));
+	txn = begin(env, 0);
+	CHECK_OK(idx_orphan_add(txn, 1, 20));
+	CHECK_OK(idx_txn_commit(txn));
+	next_writer(env);
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12 | 1ull << 20);
+	idx_env_close(env);
+
+	/* a process that dies after a sync: a reopened environment replays it */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct idx_env *e = NULL;
+		struct idx_txn *t = NULL;
+		if (idx_env_open(dir, 0, 0, &e) < 0 || idx_txn_begin(e, IDX_TXN_LOGGED, &t) < 0 ||
+		    idx_orphan_add(t, 1, 30) < 0 || idx_txn_log_sync(t) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_OK(idx_env_open(dir, IDX_ENV_RDONLY, 0, &env));
+	CHECK_EQ(pending_frames(env), 1);         /* read-only: it can only wait */
+	CHECK_OK(idx_env_catch_up(env));
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12 | 1ull << 20);
+	idx_env_close(env);
+	CHECK_OK(idx_env_open(dir, 0, 0, &env));
+	CHECK_OK(idx_env_catch_up(env));
+	CHECK_EQ(orphans_committed(env), 1ull << 11 | 1ull << 12 | 1ull << 20 | 1ull << 30);
+	idx_env_close(env);
+}
+
 int main(void)
 {
 	RUN(env_open_missing_and_reopen);
@@ -766,5 +905,6 @@ int main(void)
 	RUN(map_grows);
 	RUN(reopened_by_new_process);
 	RUN(corrupt_index_is_euclean);
+	RUN(wal_replay);
 	return test_exit();
 }
