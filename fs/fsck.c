@@ -2142,7 +2142,10 @@ int fsck_store(const char *store_path, const struct fsck_options *opts, struct f
 		f->res->operational_error = true;
 		return fsck_exit_status(f->res);
 	}
-	r = idx_txn_begin(f->store->idx, f->repair ? 0 : IDX_TXN_RDONLY, &f->txn);
+	/* a read-write open replayed them; a read-only one reports what waits */
+	r = idx_env_log_pending(f->store->idx, &f->res->log_frames);
+	if (r == 0)
+		r = idx_txn_begin(f->store->idx, f->repair ? 0 : IDX_TXN_RDONLY, &f->txn);
 	if (r == 0)
 		r = load_records(f);
 	for (size_t i = 0; r == 0 && i < f->nvols; i++)

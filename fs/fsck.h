@@ -80,6 +80,7 @@ struct fsck_result {
 	uint64_t leftovers, leftovers_removed, leftover_bytes;
 	uint64_t lost_chunks;                /* missing or corrupt chunks named by records */
 	uint64_t journal_records;            /* fsync'd writes the next mount replays      */
+	unsigned log_frames;                 /* frames of index/wal a read-write open replays */
 	uint64_t volumes_mounted;            /* volumes mounted read-write                 */
 	bool repair_refused;                 /* a volume to repair is mounted: exit 4      */
 	uint64_t chunks_hashed, bytes_hashed;

@@ -71,7 +71,7 @@ static void *txn_thread_main(void *arg)
 		pthread_mutex_unlock(&vfs->txn_mutex);
 		int r = 0;
 		if (req == TXN_BEGIN)
-			r = idx_txn_begin(vfs->store->idx, 0, &txn);
+			r = idx_txn_begin(vfs->store->idx, IDX_TXN_LOGGED, &txn);
 		else if (req == TXN_COMMIT)
 			r = idx_txn_commit(txn);
 		else
@@ -155,7 +155,8 @@ int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn)
 	int r;
 	if (vfs->rdonly || vfs->broken)
 		return -EROFS;
-	if (vfs->txn && vfs->txn_changes >= VFS_BATCH_MAX_CHANGES) {
+	if (vfs->txn && (vfs->txn_changes >= VFS_BATCH_MAX_CHANGES ||
+			 idx_txn_log_bytes(vfs->txn) >= VFS_BATCH_MAX_LOG)) {
 		r = vfs_commit(vfs);
 		if (r < 0)
 			return r;
@@ -222,6 +223,25 @@ int vfs_commit(struct vfs *vfs)
 		return r == -ENOSPC ? r : -EIO;
 	}
 	return 0;
+}
+
+int vfs_make_durable(struct vfs *vfs)
+{
+	if (!vfs->txn)
+		return 0;
+	/* invariant 2: the chunks first, then the records that name them */
+	if (vfs->chunks_unsynced) {
+		if (syncfs(vfs->store->dirfd) < 0)
+			return -errno;
+		vfs->chunks_unsynced = false;
+	}
+	int r = idx_txn_log_sync(vfs->txn);
+	if (r == 0)
+		return 0;
+	/* the log refused (full disk, I/O error): a commit is durable too */
+	syslog(LOG_WARNING, "volfs %s: writing the write-ahead log: %s; committing instead",
+	       vfs->name, strerror(-r));
+	return vfs_commit(vfs);
 }
 
 /*
@@ -637,6 +657,15 @@ int vfs_open(struct store *store, const char *spec, const struct vfs_options *op
 			goto fail;
 	}
 
+	/*
+	 * A view of the live tree starts from every change made durable so
+	 * far, the ones still only in the write-ahead log included.
+	 */
+	if (!snapname) {
+		r = idx_env_catch_up(store->idx);
+		if (r < 0)
+			goto fail;
+	}
 	r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
 	if (r < 0)
 		goto fail;
@@ -1755,7 +1784,9 @@ int vfs_fsyncdir(struct vfs *vfs, uint64_t ino)
 	if (vfs->rdonly)
 		return 0;
 	pthread_mutex_lock(&vfs->lock);
-	int r = vfs_commit(vfs);
+	int r = vfs_make_durable(vfs);
+	if (vfs->broken && r == 0)
+		r = -EIO;
 	pthread_mutex_unlock(&vfs->lock);
 	return r;
 }

@@ -1181,7 +1181,7 @@ int vfs_fsync(struct vfs *vfs, uint64_t ino, bool datasync)
 		r = data_journal_vnode(vfs, vn);
 	/* the batch holds this file's metadata and the names that reach it */
 	if (r == 0)
-		r = vfs_commit(vfs);
+		r = vfs_make_durable(vfs);
 	if (vfs->broken && r == 0)
 		r = -EIO;
 	pthread_mutex_unlock(&vfs->lock);

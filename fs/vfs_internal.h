@@ -10,7 +10,8 @@
  *     fail for an internal reason (I/O, corruption) — and that breaks the
  *     batch: it is aborted and the volume turns read-only (vfs->broken).
  *  2. Chunk files named by a batch are on disk (syncfs) before the batch
- *     commits; chunks_unsynced tells whether any were written.
+ *     commits, or logs the records that name them (vfs_make_durable);
+ *     chunks_unsynced tells whether any were written since.
  *  3. A block is either buffered (a wblock of its vnode) or as the index
  *     says; a read looks at the buffer first.  Buffered blocks never lie past
  *     the file's size.
@@ -121,6 +122,11 @@ struct vfs {
 #define VFS_JOURNAL_BLOCKS 4
 /* Most changes a batch collects before it commits. */
 #define VFS_BATCH_MAX_CHANGES 10000
+/*
+ * Most bytes a batch logs before it commits: bounds the log file, the work of
+ * a replay, and the pages LMDB holds in memory for the open batch.
+ */
+#define VFS_BATCH_MAX_LOG (16ull << 20)
 /* Shortest time a batch keeps LMDB's writer lock when others wait for it. */
 #define VFS_HANDOVER_MS 20
 
@@ -136,6 +142,13 @@ int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn);
 int vfs_changed(struct vfs *vfs, int r);
 /* Commits the batch (syncing chunks first). */
 int vfs_commit(struct vfs *vfs);
+/*
+ * fsync's durability point: the batch so far survives a crash once this
+ * returns 0.  Chunks are synced, then the batch's changes since the last such
+ * point go to the write-ahead log (one flush); the batch stays open.  If the
+ * log fails, the batch commits instead.
+ */
+int vfs_make_durable(struct vfs *vfs);
 
 struct vnode *vnode_find(struct vfs *vfs, uint64_t ino);
 struct vnode *vnode_get(struct vfs *vfs, uint64_t ino);     /* NULL: -ENOMEM */

@@ -108,6 +108,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)res.errors_fixed, (unsigned long long)res.lost_chunks,
 	       (unsigned long long)res.leftovers,
 	       res.leftovers && res.leftovers == res.leftovers_removed ? " removed" : "", status);
+	if (res.log_frames)
+		printf("%s: %u frames of fsync'd changes in index/wal wait for the next read-write "
+		       "open, which replays them (chunks only they name count as leftovers here)\n",
+		       path, res.log_frames);
 	if (res.journal_records)
 		printf("%s: %llu journal records of fsync'd writes wait for the next read-write "
 		       "mount, which replays them\n", path, (unsigned long long)res.journal_records);
