@@ -142,8 +142,8 @@ void vfs_read_done(struct vfs *vfs, struct idx_txn *txn)
 /* Marks the volume broken after a change failed half-way (invariant 1). */
 static void vfs_break(struct vfs *vfs, int r)
 {
-	syslog(LOG_ERR, "volfs %s: internal error in a change (%s): the last %llu changes "
-	       "are lost and the volume is read-only until it is mounted again",
+	syslog(LOG_ERR, "volfs %s: internal error in a change (%s): of the last %llu changes, "
+	       "those no fsync logged are lost, and the volume is read-only until it is mounted again",
 	       vfs->name, strerror(-r), (unsigned long long)vfs->txn_changes);
 	txn_call(vfs, TXN_ABORT, &vfs->txn);
 	vfs->txn = NULL;
@@ -202,22 +202,29 @@ int vfs_changed(struct vfs *vfs, int r)
 	return r;
 }
 
-int vfs_commit(struct vfs *vfs)
+/* Invariant 2: the chunks first, then the records (committed or logged) that name them. */
+static int sync_chunks(struct vfs *vfs)
 {
-	int r;
-	if (!vfs->txn)
-		return 0;
-	/* invariant 2: the chunks first, then the records that name them */
 	if (vfs->chunks_unsynced) {
 		if (syncfs(vfs->store->dirfd) < 0)
 			return -errno;
 		vfs->chunks_unsynced = false;
 	}
+	return 0;
+}
+
+int vfs_commit(struct vfs *vfs)
+{
+	if (!vfs->txn)
+		return 0;
+	int r = sync_chunks(vfs);
+	if (r < 0)
+		return r;
 	r = txn_call(vfs, TXN_COMMIT, &vfs->txn);
 	vfs->txn = NULL;
 	if (r < 0) {
-		syslog(LOG_ERR, "volfs %s: commit failed (%s): the last %llu changes are lost "
-		       "and the volume is read-only until it is mounted again",
+		syslog(LOG_ERR, "volfs %s: commit failed (%s): of the last %llu changes, those no "
+		       "fsync logged are lost, and the volume is read-only until it is mounted again",
 		       vfs->name, strerror(-r), (unsigned long long)vfs->txn_changes);
 		vfs->broken = true;
 		return r == -ENOSPC ? r : -EIO;
@@ -229,13 +236,10 @@ int vfs_make_durable(struct vfs *vfs)
 {
 	if (!vfs->txn)
 		return 0;
-	/* invariant 2: the chunks first, then the records that name them */
-	if (vfs->chunks_unsynced) {
-		if (syncfs(vfs->store->dirfd) < 0)
-			return -errno;
-		vfs->chunks_unsynced = false;
-	}
-	int r = idx_txn_log_sync(vfs->txn);
+	int r = sync_chunks(vfs);
+	if (r < 0)
+		return r;
+	r = idx_txn_log_sync(vfs->txn);
 	if (r == 0)
 		return 0;
 	/* the log refused (full disk, I/O error): a commit is durable too */
