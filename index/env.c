@@ -328,10 +328,7 @@ int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
 		free(txn);
 		return r;
 	}
-	if (!rdonly && (flags & IDX_TXN_LOGGED)) {
-		txn->logged = true;
-		txn->wal_txnid = mdb_txn_id(txn->mdb);
-	}
+	txn->logged = !rdonly && (flags & IDX_TXN_LOGGED);
 	*ret_txn = txn;
 	return 0;
 }

@@ -69,7 +69,6 @@ struct idx_txn {
 	/* a logged write transaction (IDX_TXN_LOGGED; wal.h) */
 	bool logged;
 	bool wal_failed;        /* a frame failed to write: no further frames */
-	uint64_t wal_txnid;     /* mdb_txn_id() */
 	uint32_t wal_seq;       /* of the next frame */
 	uint32_t wal_ops;       /* operations waiting for the next frame */
 	uint64_t wal_off;       /* where the next frame goes */

@@ -72,6 +72,13 @@ static int scan(struct idx_txn *txn, enum dbi_index db, const void *prefix, size
 
 /* ---- meta ------------------------------------------------------------- */
 
+int idx_meta_set_format(struct idx_txn *txn, uint32_t format)
+{
+	uint8_t be[4];
+	put_be32(be, format);
+	return put(txn, DBI_META, META_FORMAT, strlen(META_FORMAT), be, 4, 0);
+}
+
 int idx_meta_init(struct idx_txn *txn, const struct idx_meta *meta)
 {
 	MDB_val v;
@@ -82,8 +89,7 @@ int idx_meta_init(struct idx_txn *txn, const struct idx_meta *meta)
 	if (r != -ENOENT)
 		return r;
 
-	put_be32(be, meta->format);
-	r = put(txn, DBI_META, META_FORMAT, strlen(META_FORMAT), be, 4, 0);
+	r = idx_meta_set_format(txn, meta->format);
 	if (r < 0)
 		return r;
 	r = put(txn, DBI_META, META_SECRET, strlen(META_SECRET), meta->secret, IDX_SECRET_SIZE, 0);
@@ -98,13 +104,6 @@ int idx_meta_init(struct idx_txn *txn, const struct idx_meta *meta)
 	if (r < 0)
 		return r;
 	return put(txn, DBI_META, META_NEXT_TREE, strlen(META_NEXT_TREE), be, 8, 0);
-}
-
-int idx_meta_set_format(struct idx_txn *txn, uint32_t format)
-{
-	uint8_t be[4];
-	put_be32(be, format);
-	return put(txn, DBI_META, META_FORMAT, strlen(META_FORMAT), be, 4, 0);
 }
 
 int idx_meta_get(struct idx_txn *txn, struct idx_meta *ret_meta)

@@ -145,7 +145,7 @@ int wal_write_frame(struct idx_txn *txn)
 	size_t padded = (total + WAL_ALIGN - 1) / WAL_ALIGN * WAL_ALIGN;
 	uint8_t *h = b->data;   /* note() reserved room for the tail and the padding */
 	memcpy(h, WAL_MAGIC, 8);
-	put_be64(h + 8, txn->wal_txnid);
+	put_be64(h + 8, mdb_txn_id(txn->mdb));
 	put_be32(h + 16, txn->wal_seq);
 	put_be32(h + 20, txn->wal_ops);
 	put_be64(h + 24, body);
