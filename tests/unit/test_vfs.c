@@ -11,6 +11,7 @@
 #endif
 #include "test.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -1302,6 +1303,68 @@ static void test_journal_interval(void)
 	CHECK_OK(env_close());
 }
 
+/*
+ * Makes every descriptor of this process that names the store's write-ahead
+ * log write to @dev instead (/dev/full: every write fails with ENOSPC, as on
+ * a full disk).  A forked child holds its parent's as well as its own.
+ */
+static int redirect_log(const char *dev)
+{
+	char want[PATH_MAX + 16], link[PATH_MAX + 16];
+	DIR *d = opendir("/proc/self/fd");
+	int r = -ENOENT;
+
+	if (!d)
+		return -errno;
+	snprintf(want, sizeof(want), "%s/index/wal", T.path);
+	for (struct dirent *e; (e = readdir(d));) {
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (strcmp(link, want) != 0)
+			continue;
+		int to = open(dev, O_WRONLY | O_CLOEXEC);
+		r = to < 0 || dup2(to, atoi(e->d_name)) < 0 ? -errno : 0;
+		if (to >= 0)
+			close(to);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+static int log_refuses_then_fsync(uint64_t ino)
+{
+	int r = redirect_log("/dev/full");
+	return r ? r : write_journaled_then_fsync(ino);
+}
+
+/*
+ * When the write-ahead log cannot be written (a full disk), fsync commits
+ * the batch instead: it still succeeds, and what it covered survives a crash.
+ */
+static void test_log_refused(void)
+{
+	static uint8_t model[JOURNAL_FILE_SIZE];
+	uint64_t ino, records;
+
+	CHECK_OK(one_committed_file("log-refused", 65536, model, &ino));
+	for (size_t i = 0; i < sizeof(journaled_writes) / sizeof(journaled_writes[0]); i++)
+		fill_pat(model + journaled_writes[i].off, journaled_writes[i].n,
+			 journaled_writes[i].off, journaled_writes[i].seed);
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	CHECK_OK(crash_after(log_refuses_then_fsync, ino));
+	CHECK_OK(journal_records(&records));
+	CHECK_EQ(records, 3);   /* committed, as the log would have held them */
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
+	CHECK_EQ(size_of(ino), JOURNAL_FILE_SIZE);
+	CHECK_OK(read_equals(ino, 0, 40000, model));
+	CHECK_OK(read_equals(ino, 40010, JOURNAL_FILE_SIZE - 40010, model + 40010));
+	CHECK_OK(env_close());
+}
+
 /* ---- 7. xattrs ----------------------------------------------------------------------------- */
 
 /* Is @name in the listxattr result @list of @len bytes? */
@@ -2288,5 +2351,6 @@ int main(void)
 	RUN_CASE(test_journal_offline_tools);
 	RUN_CASE(test_journal_trimmed);
 	RUN_CASE(test_journal_interval);
+	RUN_CASE(test_log_refused);
 	return test_exit();
 }
