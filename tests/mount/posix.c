@@ -120,16 +120,25 @@ static long wait_child(pid_t pid)
 	wait_child(pid_); \
 })
 
-static int write_file(const char *path, const void *buf, size_t len, mode_t mode)
+/* Opens @path with @flags (@mode if it creates), writes @len bytes of @buf if any, closes. */
+static int open_write(const char *path, int flags, mode_t mode, const void *buf, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	int fd = open(path, flags, mode);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = write(fd, buf, len);
-	int err = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	int err = 0;
+	if (len) {
+		ssize_t n = write(fd, buf, len);
+		err = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	}
 	if (close(fd) < 0 && !err)
 		err = -errno;
 	return err;
+}
+
+static int write_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return open_write(path, O_WRONLY | O_CREAT | O_TRUNC, mode, buf, len);
 }
 
 static int write_str(const char *path, const char *s)
@@ -1497,12 +1506,12 @@ static void t_suid_sgid(void)
 	/* written by another user: S_ISUID goes, S_ISGID too as group-x is set */
 	CHECK_OK(write_str("f", "data"));
 	CHECK_OK(chmod("f", 06777));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY); fd_ < 0 ? -errno : E(write(fd_, "x", 1)); })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY, 0, "x", 1)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0777);
 	/* without group-x, a writer in the file's group leaves S_ISGID */
 	CHECK_OK(chown("f", 0, U1));
 	CHECK_OK(chmod("f", 06766));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY); fd_ < 0 ? -errno : E(write(fd_, "x", 1)); })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY, 0, "x", 1)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 02766);
 	CHECK_OK(chown("f", 0, 0));
 	/* a truncate by another user clears them too */
@@ -1516,7 +1525,7 @@ static void t_suid_sgid(void)
 	/* the owner writing its own setuid file loses the bit as well */
 	CHECK_OK(chown("f", U1, U1));
 	CHECK_OK(chmod("f", 04755));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY | O_APPEND); fd_ < 0 ? -errno : E(write(fd_, "o", 1)); })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY | O_APPEND, 0, "o", 1)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0755);
 
 	/* chown, even by root, clears them on a file (not on a directory) */
@@ -1554,7 +1563,7 @@ static void t_suid_sgid(void)
 	CHECK_EQ(st_of("sg/usub").st_uid, U1);
 	CHECK_EQ(mode_of("sg/usub"), S_IFDIR | 02755);
 	/* a file made by a user outside that group with mode 02755: no S_ISGID */
-	CHECK_EQ(AS(U1, ({ int fd_ = open("sg/ufile", O_WRONLY | O_CREAT, 02755); fd_ < 0 ? -errno : 0; })), 0);
+	CHECK_EQ(AS(U1, open_write("sg/ufile", O_WRONLY | O_CREAT, 02755, NULL, 0)), 0);
 	CHECK_EQ(mode_of("sg/ufile"), S_IFREG | 0755);
 }
 
@@ -1570,19 +1579,19 @@ static void t_sgid_not_in_group(void)
 	CHECK_OK(chmod(".", 0777));
 	CHECK_OK(write_str("f", "data"));
 	CHECK_OK(chmod("f", 02766));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY); fd_ < 0 ? -errno : E(write(fd_, "x", 1)); })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY, 0, "x", 1)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0766);
 	CHECK_OK(chmod("f", 02766));
 	CHECK_EQ(AS(U1, E(truncate("f", 1))), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0766);
 	CHECK_OK(chmod("f", 02766));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY | O_TRUNC); fd_ < 0 ? -errno : 0; })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY | O_TRUNC, 0, NULL, 0)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0766);
 
 	/* a writer with the file's group among its supplementary groups keeps it */
 	CHECK_OK(chown("f", 0, 4242));
 	CHECK_OK(chmod("f", 02766));
-	CHECK_EQ(AS_IN(U1, 4242, ({ int fd_ = open("f", O_WRONLY); fd_ < 0 ? -errno : E(write(fd_, "y", 1)); })), 0);
+	CHECK_EQ(AS_IN(U1, 4242, open_write("f", O_WRONLY, 0, "y", 1)), 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 02766);
 }
 
@@ -1596,7 +1605,7 @@ static void t_suid_sgid_other_writes(void)
 	CHECK_OK(write_str("f", "data"));
 
 	CHECK_OK(chmod("f", 06777));
-	CHECK_EQ(AS(U1, ({ int fd_ = open("f", O_WRONLY | O_TRUNC); fd_ < 0 ? -errno : 0; })), 0);
+	CHECK_EQ(AS(U1, open_write("f", O_WRONLY | O_TRUNC, 0, NULL, 0)), 0);
 	CHECK_EQ(st_of("f").st_size, 0);
 	CHECK_EQ(mode_of("f"), S_IFREG | 0777);
 	/* root keeps them (CAP_FSETID) */
