@@ -156,10 +156,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	 * as for a write) and for any chown (the older rule, in the same change).
 	 */
 	int r = 0;
-	if (fuse_wire_kill_suidgid() && (set & (VFS_SET_UID | VFS_SET_GID)))
-		set |= VFS_SET_KILL_SUIDGID;
-	else if (fuse_wire_kill_suidgid())
-		r = kill_suidgid(req, ino);
+	if (fuse_wire_kill_suidgid()) {
+		if (set & (VFS_SET_UID | VFS_SET_GID))
+			set |= VFS_SET_KILL_SUIDGID;
+		else
+			r = kill_suidgid(req, ino);
+	}
 	if (r == 0)
 		r = vfs_setattr(vfs_of(req), ino, attr, set, &st);
 	reply_attr(req, r, &st);

@@ -56,7 +56,7 @@ struct idx_env {
 	/* index/wait.lock: shared by writers waiting to begin (see idx_env_writer_waiting) */
 	int wait_fd;      /* taken shared while waiting                    */
 	int probe_fd;     /* a second open file: probed exclusively        */
-	int wal_fd;       /* index/wal (wal.h); -1 when read-only            */
+	int wal_fd;       /* index/wal (wal.h); read-only: O_RDONLY, -1 if none */
 	/* LMDB has one write transaction at a time: at most one logged txn uses it */
 	struct wal_buf wal_buf;
 };
