@@ -1409,6 +1409,8 @@ static void check_extents_within_size(struct fsck *f, struct model *m)
 
 struct journal_arg {
 	struct model *m;
+	struct idx_txn *txn;
+	uint8_t *bytes;         /* a block's worth, for reading records' bytes */
 	struct journal_bad {
 		uint64_t ino, block;
 		const char *why;
@@ -1431,6 +1433,8 @@ static int journal_record(const struct idx_journal_rec *rec, void *arg)
 		why = "its block lies past the end of the file";
 	else if (rec->offset > a->m->bs || rec->length > a->m->bs - rec->offset)
 		why = "its bytes end past the block";
+	else if (idx_journal_read(a->txn, rec, a->bytes) < 0)
+		why = "its bytes are not in the write-ahead log (their checksum fails)";
 	if (!why)
 		return 0;
 	if (a->nbad && a->bad[a->nbad - 1].ino == rec->ino && a->bad[a->nbad - 1].block == rec->block)
@@ -1451,8 +1455,8 @@ static int journal_record(const struct idx_journal_rec *rec, void *arg)
 static void check_journal(struct fsck *f, struct model *m)
 {
 	const enum fsck_check c = FSCK_JOURNAL;
-	struct journal_arg a = { .m = m };
-	int r = idx_journal_foreach(f->txn, m->tree, journal_record, &a);
+	struct journal_arg a = { .m = m, .txn = f->txn, .bytes = malloc(m->bs) };
+	int r = a.bytes ? idx_journal_foreach(f->txn, m->tree, journal_record, &a) : -ENOMEM;
 	if (r < 0)
 		stopped(f, c, r, m->label);
 	for (size_t i = 0; r == 0 && i < a.nbad; i++) {
@@ -1463,6 +1467,7 @@ static void check_journal(struct fsck *f, struct model *m)
 			": %s", m->label, b->ino, b->block, b->why);
 	}
 	f->res->journal_records += a.records;
+	free(a.bytes);
 	free(a.bad);
 }
 

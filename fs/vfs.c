@@ -150,13 +150,20 @@ static void vfs_break(struct vfs *vfs, int r)
 	vfs->broken = true;
 }
 
+/* A batch logs at most this much: well within the log (index/wal.h invariant 5). */
+static uint64_t batch_max_log(const struct idx_txn *txn)
+{
+	uint64_t eighth = idx_txn_log_size(txn) / 8;
+	return eighth < VFS_BATCH_MAX_LOG ? eighth : VFS_BATCH_MAX_LOG;
+}
+
 int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn)
 {
 	int r;
 	if (vfs->rdonly || vfs->broken)
 		return -EROFS;
-	if (vfs->txn && (vfs->txn_changes >= VFS_BATCH_MAX_CHANGES ||
-			 idx_txn_log_bytes(vfs->txn) >= VFS_BATCH_MAX_LOG)) {
+	if (vfs->txn && !vfs->settling && (vfs->txn_changes >= VFS_BATCH_MAX_CHANGES ||
+					   idx_txn_log_bytes(vfs->txn) >= batch_max_log(vfs->txn))) {
 		r = vfs_commit(vfs);
 		if (r < 0)
 			return r;
@@ -213,11 +220,44 @@ static int sync_chunks(struct vfs *vfs)
 	return 0;
 }
 
+/*
+ * The batch's journal records name their bytes in the log's next frame
+ * (index.h): that frame goes first.  If the log cannot take it, or took an
+ * earlier one wrongly, the journaled blocks are written back instead, so
+ * that no committed record names bytes that were never written.
+ */
+static int settle_journal(struct vfs *vfs)
+{
+	if (vfs->settling || !vfs->journal_bytes)
+		return 0;
+	int r = 0;
+	if (idx_txn_log_usable(vfs->txn) && !idx_txn_log_holds_data(vfs->txn))
+		return 0;   /* the records' bytes are in frames already written */
+	if (idx_txn_log_usable(vfs->txn)) {
+		r = sync_chunks(vfs);
+		if (r < 0)
+			return r;
+		r = idx_txn_log_sync(vfs->txn);
+		if (r == 0)
+			return 0;
+		syslog(LOG_WARNING, "volfs %s: writing the write-ahead log: %s; writing journaled "
+		       "blocks back instead", vfs->name, strerror(-r));
+	}
+	vfs->settling = true;
+	r = data_flush_journaled(vfs);
+	vfs->settling = false;
+	if (r < 0 && vfs->txn)
+		vfs_break(vfs, r);
+	return r;
+}
+
 int vfs_commit(struct vfs *vfs)
 {
 	if (!vfs->txn)
 		return 0;
-	int r = sync_chunks(vfs);
+	int r = settle_journal(vfs);
+	if (r == 0)
+		r = sync_chunks(vfs);
 	if (r < 0)
 		return r;
 	r = txn_call(vfs, TXN_COMMIT, &vfs->txn);

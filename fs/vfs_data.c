@@ -274,11 +274,11 @@ static int wb_store(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, stru
  * the volume's stay within their bounds (invariant 7); never for what may be
  * stored inline anyway.
  */
-static bool wb_journal_fits(const struct vfs *vfs, const struct wblock *wb,
+static bool wb_journal_fits(const struct vfs *vfs, struct idx_txn *txn, const struct wblock *wb,
 			    const struct idx_inode *in)
 {
 	uint32_t n = wb->dirty_hi - wb->dirty_lo;
-	if (wb->block == 0 && in->size <= INLINE_FILE_MAX)
+	if ((wb->block == 0 && in->size <= INLINE_FILE_MAX) || !idx_txn_log_usable(txn))
 		return false;
 	return n < vfs->block_size &&
 	       (uint64_t)wb->journaled + n <= (uint64_t)VFS_JOURNAL_BLOCKS * vfs->block_size &&
@@ -293,9 +293,12 @@ static int wb_journal(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, st
 		.offset = wb->dirty_lo, .length = wb->dirty_hi - wb->dirty_lo,
 		.data = wb->data + wb->dirty_lo,
 	};
-	int r = vfs_changed(vfs, idx_journal_put(txn, vfs->vol.tree, &rec));
+	uint64_t lsn;
+	int r = vfs_changed(vfs, idx_journal_put(txn, vfs->vol.tree, &rec, &lsn));
 	if (r < 0)
 		return r;
+	if (!wb->journaled)
+		wb->journal_lsn = lsn;
 	wb->next_seq++;
 	wb->journaled += rec.length;
 	vfs->journal_bytes += rec.length;
@@ -359,7 +362,7 @@ static int write_back(struct vfs *vfs, struct vnode *vn, bool journal,
 			r = wb_store(vfs, txn, vn, &in, i);
 		} else if (wb->dirty_lo == wb->dirty_hi) {
 			i++;   /* nothing new since its last journal record */
-		} else if (wb_journal_fits(vfs, wb, &in)) {
+		} else if (wb_journal_fits(vfs, txn, wb, &in)) {
 			r = wb_journal(vfs, txn, vn, wb);
 			i++;
 		} else {
@@ -432,6 +435,7 @@ struct trim_pick {
 	struct vnode *vn;
 	uint64_t block;
 	uint32_t journaled;
+	uint64_t lsn;         /* of its oldest record; UINT64_MAX if none */
 };
 
 static int by_journaled_desc(const void *a, const void *b)
@@ -450,33 +454,49 @@ static int by_vnode_and_block(const void *a, const void *b)
 }
 
 /*
- * Writes back buffers, those with the most journaled bytes first (each
+ * Writes back buffers: those whose oldest journal record's bytes lie below
+ * log position @lsn_floor, then those with the most journaled bytes (each
  * frees a block of memory and the most journal), until dirty_bytes is at
  * most @dirty_target and journal_bytes at most @journal_target.
  */
-static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_target)
+static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_target,
+		     uint64_t lsn_floor)
 {
 	struct trim_pick *picks = NULL;
-	size_t n = 0, cap = 0;
-	if (vfs->dirty_bytes <= dirty_target && vfs->journal_bytes <= journal_target)
+	size_t n = 0, cap = 0, old = 0;
+	if (vfs->dirty_bytes <= dirty_target && vfs->journal_bytes <= journal_target &&
+	    vfs->journal_lsn_floor >= lsn_floor)
 		return 0;
+	/* of what stays journaled: new records name bytes past the head */
+	uint64_t floor = vfs->txn ? idx_txn_log_head(vfs->txn) : vfs->journal_lsn_floor;
 	for (size_t h = 0; h < vfs->hsize; h++)
 		for (struct vnode *vn = vfs->htab[h]; vn; vn = vn->hnext)
 			for (size_t i = 0; i < vn->nwb; i++) {
+				const struct wblock *wb = &vn->wb[i];
 				if (ARRAY_RESERVE(picks, n, cap, 64) < 0) {
 					free(picks);
-					return data_flush_all(vfs);   /* the bound holds all the same */
+					return data_flush_all(vfs);   /* the bounds hold all the same */
 				}
-				picks[n++] = (struct trim_pick){ vn, vn->wb[i].block, vn->wb[i].journaled };
+				uint64_t lsn = wb->journaled ? wb->journal_lsn : UINT64_MAX;
+				picks[n] = (struct trim_pick){ vn, wb->block, wb->journaled, lsn };
+				if (lsn < lsn_floor) {   /* too old: first in line */
+					struct trim_pick t = picks[old];
+					picks[old++] = picks[n];
+					picks[n] = t;
+				}
+				n++;
 			}
-	qsort(picks, n, sizeof(*picks), by_journaled_desc);
-	/* the fewest buffers that bring both under their targets */
+	qsort(picks + old, n - old, sizeof(*picks), by_journaled_desc);
+	/* the old ones, then the fewest buffers that bring both under their targets */
 	uint64_t dirty = vfs->dirty_bytes, journal = vfs->journal_bytes;
 	size_t k = 0;
-	while (k < n && (dirty > dirty_target || journal > journal_target)) {
+	while (k < n && (k < old || dirty > dirty_target || journal > journal_target)) {
 		dirty -= vfs->block_size;
 		journal -= picks[k++].journaled;
 	}
+	for (size_t i = k; i < n; i++)
+		if (picks[i].lsn < floor)
+			floor = picks[i].lsn;
 	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
 	uint64_t *blocks = malloc((k ? k : 1) * sizeof(*blocks));
 	if (!blocks) {
@@ -493,6 +513,8 @@ static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_ta
 			r = r2;
 		vnode_put_if_idle(vfs, vn);
 	}
+	if (r == 0 && floor > vfs->journal_lsn_floor)
+		vfs->journal_lsn_floor = floor;
 	free(blocks);
 	free(picks);
 	return r;
@@ -503,15 +525,32 @@ static int enforce_dirty_limit(struct vfs *vfs)
 {
 	if (vfs->dirty_bytes <= vfs->opts.dirty_limit)
 		return 0;
-	return data_trim(vfs, vfs->opts.dirty_limit - trim_step(vfs), UINT64_MAX);
+	return data_trim(vfs, vfs->opts.dirty_limit - trim_step(vfs), UINT64_MAX, 0);
 }
 
-/* Invariant 7: the journal back under its high-water mark, a step below it. */
+/*
+ * Invariant 7: the journal back under its high-water mark, a step below it;
+ * and no journaled bytes more than a quarter of the log behind its head,
+ * those a step younger written back with them.
+ */
 static int relieve_journal(struct vfs *vfs)
 {
-	if (vfs->journal_bytes < journal_high(vfs))
+	uint64_t lsn_floor = 0;
+	if (vfs->txn && vfs->journal_bytes) {
+		uint64_t head = idx_txn_log_head(vfs->txn), size = idx_txn_log_size(vfs->txn);
+		if (head - vfs->journal_lsn_floor > size / 4 && head > size / 4 - size / 32)
+			lsn_floor = head - (size / 4 - size / 32);
+	}
+	if (vfs->journal_bytes < journal_high(vfs) && !lsn_floor)
 		return 0;
-	return data_trim(vfs, UINT64_MAX, journal_high(vfs) - trim_step(vfs));
+	uint64_t target = vfs->journal_bytes < journal_high(vfs) ? UINT64_MAX :
+			  journal_high(vfs) - trim_step(vfs);
+	return data_trim(vfs, UINT64_MAX, target, lsn_floor);
+}
+
+int data_flush_journaled(struct vfs *vfs)
+{
+	return data_trim(vfs, UINT64_MAX, 0, 0);
 }
 
 int data_journal_all(struct vfs *vfs)
@@ -524,13 +563,15 @@ int data_journal_all(struct vfs *vfs)
 /* ---- the journal after a crash ------------------------------------------------ */
 
 /* Lays journal record @rec over @buf (block @rec->block, stored length *len, file size @size). */
-static int journal_apply(const struct vfs *vfs, const struct idx_journal_rec *rec, uint8_t *buf,
-			 uint32_t *len, uint64_t size)
+static int journal_apply(const struct vfs *vfs, struct idx_txn *txn,
+			 const struct idx_journal_rec *rec, uint8_t *buf, uint32_t *len, uint64_t size)
 {
 	uint64_t start = rec->block * vfs->block_size;
 	if (rec->offset > vfs->block_size || rec->length > vfs->block_size - rec->offset)
 		return -EUCLEAN;
-	memcpy(buf + rec->offset, rec->data, rec->length);
+	int r = idx_journal_read(txn, rec, buf + rec->offset);
+	if (r < 0)
+		return r;
 	if (*len < rec->offset + rec->length)
 		*len = rec->offset + rec->length;
 	/* nothing past the end of the file (truncation deletes or writes back what it cuts:
@@ -567,10 +608,12 @@ static int replay_record(const struct idx_journal_rec *rec, void *arg)
 	if (r == 0)
 		r = wb_get(vfs, rp->txn, vn, rec->block, in.size, &wb);
 	if (r == 0)
-		r = journal_apply(vfs, rec, wb->data, &wb->len, in.size);
+		r = journal_apply(vfs, rp->txn, rec, wb->data, &wb->len, in.size);
 	if (r < 0)
 		return r;
 	wb_mark(wb, rec->offset, rec->offset + rec->length);
+	if (!wb->journaled || rec->lsn < wb->journal_lsn)
+		wb->journal_lsn = rec->lsn;
 	wb->journaled += rec->length;   /* so that writing it back deletes the record */
 	vfs->journal_bytes += rec->length;
 	rp->records++;
@@ -768,6 +811,7 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 
 struct overlay {
 	const struct vfs *vfs;
+	struct idx_txn *txn;
 	uint8_t *buf;           /* NULL: only count */
 	uint32_t len;
 	uint64_t size;
@@ -778,7 +822,7 @@ static int overlay_record(const struct idx_journal_rec *rec, void *arg)
 {
 	struct overlay *ov = arg;
 	ov->records++;
-	return ov->buf ? journal_apply(ov->vfs, rec, ov->buf, &ov->len, ov->size) : 1;
+	return ov->buf ? journal_apply(ov->vfs, ov->txn, rec, ov->buf, &ov->len, ov->size) : 1;
 }
 
 /*
@@ -790,7 +834,7 @@ static int overlay_record(const struct idx_journal_rec *rec, void *arg)
 static int load_journaled(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64_t block,
 			  uint64_t size, uint8_t **bounce)
 {
-	struct overlay ov = { .vfs = vfs, .size = size };
+	struct overlay ov = { .vfs = vfs, .txn = txn, .size = size };
 	int r = idx_journal_foreach_block(txn, vfs->vol.tree, ino, block, overlay_record, &ov);
 	if (r < 0 || ov.records == 0)
 		return r;
@@ -982,13 +1026,25 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 	 * Chunk files are read without the lock.  One can vanish meanwhile if
 	 * the block was overwritten and its chunk freed: then plan again, and
 	 * only a second miss is an error (a lost chunk: EIO, never wrong bytes).
+	 * A read-only view of a live tree may likewise find a journal record's
+	 * bytes reused in the log after a commit it did not see yet deleted
+	 * the record (index/wal.h invariant 5): it plans again on a new snapshot.
 	 */
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = 0, stale = 0;; attempt++) {
 		size_t npend, nahead;
 		pthread_mutex_lock(&vfs->lock);
 		r = read_plan(vfs, ino, buf, size, (uint64_t)off, access, pend, &npend, ahead,
 			      &nahead);
 		pthread_mutex_unlock(&vfs->lock);
+		if (r == -ESTALE && stale++ < 3) {
+			attempt--;
+			continue;
+		}
+		if (r == -ESTALE) {
+			syslog(LOG_ERR, "volfs %s: inode %llu: a journal record's bytes are not in "
+			       "the write-ahead log", vfs->name, (unsigned long long)ino);
+			r = -EIO;
+		}
 		/* the disk reads them all at once while we wait for the first */
 		for (size_t i = 0; i < nahead; i++)
 			chunk_prefetch(vfs->store->chunks, &ahead[i].chunk, ahead[i].length);

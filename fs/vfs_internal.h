@@ -27,11 +27,14 @@
  *     batch out of anyone else's hands meanwhile.
  *  7. The journal (index/schema.h) holds records only of blocks that are
  *     buffered.  A buffer's journaled bytes never pass VFS_JOURNAL_BLOCKS
- *     blocks, and journal_bytes never passes opts.dirty_limit: the journal is
- *     on disk, but LMDB maps it, so it counts in the daemon's resident memory
- *     (as file pages).  An fsync or a commit interval that finds it three
- *     quarters full writes back the most journaled buffers until it is a
- *     step below that, never every buffer at once.  A journaled buffer
+ *     blocks, and journal_bytes never passes opts.dirty_limit (it bounds the
+ *     replay after a crash).  An fsync or a commit interval that finds it
+ *     three quarters full writes back the most journaled buffers until it is
+ *     a step below that, never every buffer at once.  The records' bytes are
+ *     in the write-ahead log, whose space is reused round and round: one
+ *     that finds a buffer's oldest record more than a quarter of the log
+ *     behind the head writes back the buffers that old and a step younger
+ *     (index/wal.h invariant 5).  A journaled buffer
  *     changes only by writes (truncation and hole punching write it back
  *     first), and writing a block back, or replacing or dropping it, deletes
  *     its records in the same batch.  So after a crash, the extent with its
@@ -51,6 +54,7 @@ struct wblock {
 	uint32_t dirty_lo;   /* [dirty_lo, dirty_hi): changed since the block was */
 	uint32_t dirty_hi;   /* loaded or last journaled (empty when equal) */
 	uint32_t journaled;  /* bytes of it in the journal: records exist iff > 0 */
+	uint64_t journal_lsn; /* journaled: log position of its oldest record's bytes */
 	uint32_t next_seq;   /* of its next journal record */
 	uint8_t *data;       /* block_size bytes; zero past len */
 };
@@ -90,6 +94,8 @@ struct vfs {
 	uint64_t dirty_bytes;
 	struct timespec dirty_since;     /* buffered changes older than this are durable */
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
+	uint64_t journal_lsn_floor;      /* no journaled buffer's journal_lsn is below */
+	bool settling;                   /* vfs_commit() writes journaled blocks back */
 	struct vnode **htab;
 	size_t hsize, hcount;
 	bool stopping;
@@ -186,6 +192,8 @@ int data_journal_vnode(struct vfs *vfs, struct vnode *vn);
 int data_replay_journal(struct vfs *vfs);
 /* Writes back every buffered block. */
 int data_flush_all(struct vfs *vfs);
+/* Writes back every journaled buffer (the log failed: idx_txn_log_usable()). */
+int data_flush_journaled(struct vfs *vfs);
 /*
  * Makes every buffered change durable with the batch, data_journal_vnode()
  * for each file, after trimming a journal past its high-water mark.

@@ -329,6 +329,10 @@ int idx_txn_begin(struct idx_env *env, unsigned flags, struct idx_txn **ret_txn)
 		return r;
 	}
 	txn->logged = !rdonly && (flags & IDX_TXN_LOGGED);
+	if (txn->logged && (r = wal_begin(txn)) < 0) {
+		idx_txn_abort(txn);
+		return r;
+	}
 	*ret_txn = txn;
 	return 0;
 }
@@ -476,7 +480,27 @@ int idx_txn_log_sync(struct idx_txn *txn)
 
 uint64_t idx_txn_log_bytes(const struct idx_txn *txn)
 {
+	return txn->logged ? txn->wal_off - txn->wal_start + txn->env->wal_buf.len : 0;
+}
+
+uint64_t idx_txn_log_head(const struct idx_txn *txn)
+{
 	return txn->logged ? txn->wal_off + txn->env->wal_buf.len : 0;
+}
+
+uint64_t idx_txn_log_size(const struct idx_txn *txn)
+{
+	return txn->logged ? txn->env->wal_capacity : 0;
+}
+
+bool idx_txn_log_holds_data(const struct idx_txn *txn)
+{
+	return txn->logged && txn->wal_data;
+}
+
+bool idx_txn_log_usable(const struct idx_txn *txn)
+{
+	return txn->logged && !txn->wal_failed;
 }
 
 static uint64_t last_txnid(struct idx_env *env)
@@ -492,7 +516,16 @@ int idx_env_log_pending(struct idx_env *env, unsigned *ret_frames)
 		*ret_frames = 0;
 		return 0;
 	}
-	return wal_pending(env->wal_fd, last_txnid(env), ret_frames);
+	MDB_txn *rtxn;
+	pthread_rwlock_rdlock(&env->map_lock);
+	int r = idx_errno(mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, &rtxn));
+	if (r == 0) {
+		/* a read txn's id is that of the last commit */
+		r = wal_pending(env, rtxn, mdb_txn_id(rtxn), ret_frames);
+		mdb_txn_abort(rtxn);
+	}
+	pthread_rwlock_unlock(&env->map_lock);
+	return r;
 }
 
 int idx_env_catch_up(struct idx_env *env)
@@ -536,9 +569,37 @@ static int txn_commit(struct idx_txn *txn, bool *ret_map_full)
 	return r;
 }
 
+/*
+ * A logged txn's records name bytes of its next frame: that frame goes first
+ * (unless the log failed: then the caller has written those blocks back,
+ * idx_txn_log_usable()).  Then the head moves past the txn's frames, whose
+ * bytes committed records may name (wal.h invariant 5).
+ */
+static int log_before_commit(struct idx_txn *txn)
+{
+	int r = 0;
+	if (txn->wal_data && !txn->wal_failed)
+		r = wal_write_frame(txn);
+	if (r == 0 && txn->wal_off != txn->wal_start) {
+		uint8_t be[8];
+		put_be64(be, txn->wal_off);
+		MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD };
+		MDB_val v = { .mv_size = 8, .mv_data = be };
+		r = note_map_full(txn, mdb_put(txn->mdb, idx_dbi(txn, DBI_META), &k, &v, 0));
+	}
+	return r;
+}
+
 int idx_txn_commit(struct idx_txn *txn)
 {
 	bool map_full;
+	if (txn->logged) {
+		int r = log_before_commit(txn);
+		if (r < 0) {
+			idx_txn_abort(txn);
+			return r;
+		}
+	}
 	return txn_commit(txn, &map_full);
 }
 

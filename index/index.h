@@ -85,6 +85,23 @@ bool idx_env_writer_waiting(struct idx_env *env);
 int idx_txn_log_sync(struct idx_txn *txn);
 /* Bytes @txn has logged, including what waits for its next frame. */
 uint64_t idx_txn_log_bytes(const struct idx_txn *txn);
+/* The log position @txn's next byte would get, and the log's size (0, 0: not logged). */
+uint64_t idx_txn_log_head(const struct idx_txn *txn);
+uint64_t idx_txn_log_size(const struct idx_txn *txn);
+/*
+ * Can @txn still log?  Not after a frame failed (full disk, I/O error, or
+ * no room: wal.h invariant 5).  Then the journal records it put since its
+ * last frame name bytes that were never written: the caller must write
+ * their blocks back (deleting them) before it commits.
+ */
+bool idx_txn_log_usable(const struct idx_txn *txn);
+/* Does @txn's next frame hold bytes that its journal records name? */
+bool idx_txn_log_holds_data(const struct idx_txn *txn);
+/*
+ * Sets the log's size (meta "log_size"; default 1 GiB), which only a store
+ * whose log holds no bytes a record names can change (-EBUSY).
+ */
+int idx_log_set_size(struct idx_txn *txn, uint64_t size);
 /* How many frames of the log wait to be committed (by their batch, or a replay). */
 int idx_env_log_pending(struct idx_env *env, unsigned *ret_frames);
 /*
@@ -114,11 +131,12 @@ int idx_update(struct idx_env *env, idx_update_fn fn, void *arg);
 
 /* ---- store metadata -------------------------------------------------- */
 
-#define IDX_FORMAT_VERSION 3
+#define IDX_FORMAT_VERSION 4
 /*
- * The oldest format read.  Format 3 added index/wal; a format 2 store is
- * marked 3 at its first read-write open (idx_meta_set_format()), so that
- * a volfs that would ignore the log refuses it from then on.
+ * The oldest format read.  Format 3 added index/wal; format 4 keeps the
+ * journal's bytes in it.  An older store is marked 4 at its first
+ * read-write open (idx_meta_set_format()), so that a volfs that would
+ * ignore the log, or not find journal bytes there, refuses it from then on.
  */
 #define IDX_FORMAT_OLDEST 2
 #define IDX_SECRET_SIZE 192     /* bytes of the XXH3 key (>= XXH3_SECRET_SIZE_MIN) */
@@ -388,10 +406,26 @@ struct idx_journal_rec {
 	uint32_t seq;            /* order within the block: later records win */
 	uint32_t offset;         /* within the block */
 	uint32_t length;         /* > 0 */
-	const void *data;        /* see the lifetime rule at the top */
+	/* The bytes: given to a put; a record read back has them only from format 3 or
+	 * before (see the lifetime rule at the top), else NULL and they are in the log. */
+	const void *data;
+	uint64_t lsn;            /* data == NULL: their position in the log (wal.h) */
+	uint64_t hash;           /* data == NULL: XXH3-64 of them, seeded with lsn */
 };
 
-int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec);
+/*
+ * Puts @rec into @txn, a logged txn that can still log: its bytes go into
+ * the log's next frame, *ret_lsn says where.
+ */
+int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec,
+		    uint64_t *ret_lsn);
+/*
+ * Copies the bytes of @rec (from a read of @txn) to @dst.  -ESTALE if the
+ * log no longer holds them: their space was reused after a commit that
+ * @txn does not see deleted the record (a newer txn reads the block
+ * elsewhere), or they are damaged.
+ */
+int idx_journal_read(struct idx_txn *txn, const struct idx_journal_rec *rec, void *dst);
 /* Deletes the records of blocks [@first, @end) of @ino. */
 int idx_journal_del_blocks(struct idx_txn *txn, uint64_t tree, uint64_t ino, uint64_t first,
 			   uint64_t end);

@@ -57,8 +57,11 @@ struct idx_env {
 	int wait_fd;      /* taken shared while waiting                    */
 	int probe_fd;     /* a second open file: probed exclusively        */
 	int wal_fd;       /* index/wal (wal.h); read-only: O_RDONLY, -1 if none */
-	/* LMDB has one write transaction at a time: at most one logged txn uses it */
+	/* LMDB has one write transaction at a time: at most one logged txn uses these */
 	struct wal_buf wal_buf;
+	uint64_t wal_capacity;  /* the log's size, as of the last write txn's begin */
+	uint64_t wal_tail;      /* no committed record names a position below (wal.h 5) */
+	bool wal_legacy;        /* the store has no log head yet: format 3 frames count */
 };
 
 struct idx_txn {
@@ -69,8 +72,10 @@ struct idx_txn {
 	/* a logged write transaction (IDX_TXN_LOGGED; wal.h) */
 	bool logged;
 	bool wal_failed;        /* a frame failed to write: no further frames */
+	bool wal_data;          /* the next frame holds bytes a record names */
 	uint32_t wal_seq;       /* of the next frame */
 	uint32_t wal_ops;       /* operations waiting for the next frame */
+	uint64_t wal_start;     /* log position of the txn's first frame */
 	uint64_t wal_off;       /* where the next frame goes */
 	/* Point lookups reuse one cursor per database; iterations open their own. */
 	MDB_cursor *cursor[DBI_COUNT];
@@ -87,6 +92,13 @@ int idx_cursor_del(struct idx_txn *txn, MDB_cursor *cur);
 /* Puts @head followed by @body as one value (reserved and filled in place). */
 int idx_put_joined(struct idx_txn *txn, enum dbi_index db, MDB_val *key,
 		   const void *head, size_t head_len, const void *body, size_t body_len);
+
+/*
+ * Decodes a journal value (schema.h): for a record of format 4, data is
+ * NULL and lsn, hash say where its bytes are; -EUCLEAN if malformed.
+ * Does not fill ino, block, seq.
+ */
+int journal_value_decode(const MDB_val *v, struct idx_journal_rec *ret);
 
 /* A cursor on @db owned by @txn, positioned nowhere in particular. */
 int idx_cursor(struct idx_txn *txn, enum dbi_index db, MDB_cursor **ret_cursor);

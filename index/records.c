@@ -12,7 +12,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <xxhash.h>
+
 #include "internal.h"
+#include "wal.h"
 
 static int get(struct idx_txn *txn, enum dbi_index db, const void *key, size_t klen,
 	       MDB_val *ret_val)
@@ -605,7 +608,8 @@ int idx_orphan_foreach(struct idx_txn *txn, idx_orphan_fn fn, void *arg)
 
 #define JOURNAL_KEY_SIZE 28   /* tree, ino, block, seq */
 
-int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec)
+int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec,
+		    uint64_t *ret_lsn)
 {
 	uint8_t key[JOURNAL_KEY_SIZE];
 	if (rec->length == 0)
@@ -614,23 +618,70 @@ int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal
 	put_be64(key + 8, rec->ino);
 	put_be64(key + 16, rec->block);
 	put_be32(key + 24, rec->seq);
-	uint8_t offset[4];
-	put_be32(offset, rec->offset);
+	uint64_t lsn;
+	int r = wal_note_data(txn, rec->data, rec->length, &lsn);
+	if (r < 0)
+		return r;
+	uint8_t val[1 + sizeof(struct disk_journal_ref)];
+	struct disk_journal_ref ref = {
+		.offset = htobe32(rec->offset), .length = htobe32(rec->length),
+		.lsn = htobe64(lsn), .hash = htobe64(XXH3_64bits_withSeed(rec->data, rec->length, lsn)),
+	};
+	val[0] = JOURNAL_LOGGED;
+	memcpy(val + 1, &ref, sizeof(ref));
 	MDB_val k = { .mv_size = sizeof(key), .mv_data = key };
-	return idx_put_joined(txn, DBI_JOURNAL, &k, offset, sizeof(offset), rec->data, rec->length);
+	MDB_val v = { .mv_size = sizeof(val), .mv_data = val };
+	r = idx_put(txn, DBI_JOURNAL, &k, &v, 0);
+	if (r == 0)
+		*ret_lsn = lsn;
+	return r;
+}
+
+int journal_value_decode(const MDB_val *v, struct idx_journal_rec *ret)
+{
+	const uint8_t *p = v->mv_data;
+	if (v->mv_size == 1 + sizeof(struct disk_journal_ref) && p[0] == JOURNAL_LOGGED) {
+		struct disk_journal_ref ref;
+		memcpy(&ref, p + 1, sizeof(ref));
+		ret->offset = be32toh(ref.offset);
+		ret->length = be32toh(ref.length);
+		ret->data = NULL;
+		ret->lsn = be64toh(ref.lsn);
+		ret->hash = be64toh(ref.hash);
+		return ret->length ? 0 : -EUCLEAN;
+	}
+	/* formats 2 and 3: the offset (below 2^24, so its first byte is 0) and the bytes */
+	if (v->mv_size <= 4 || p[0] != 0 || v->mv_size - 4 > UINT32_MAX)
+		return -EUCLEAN;
+	ret->offset = get_be32(p);
+	ret->length = (uint32_t)(v->mv_size - 4);
+	ret->data = p + 4;
+	ret->lsn = ret->hash = 0;
+	return 0;
+}
+
+int idx_journal_read(struct idx_txn *txn, const struct idx_journal_rec *rec, void *dst)
+{
+	if (rec->data) {
+		memcpy(dst, rec->data, rec->length);
+		return 0;
+	}
+	int r = wal_read_data(txn, rec->lsn, dst, rec->length);
+	if (r == -ENODATA ||
+	    (r == 0 && XXH3_64bits_withSeed(dst, rec->length, rec->lsn) != rec->hash))
+		return -ESTALE;
+	return r;
 }
 
 static int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret)
 {
-	if (k->mv_size != JOURNAL_KEY_SIZE || v->mv_size <= 4)
+	if (k->mv_size != JOURNAL_KEY_SIZE)
 		return -EUCLEAN;
 	const uint8_t *kb = k->mv_data;
-	*ret = (struct idx_journal_rec){
-		.ino = get_be64(kb + 8), .block = get_be64(kb + 16), .seq = get_be32(kb + 24),
-		.offset = get_be32(v->mv_data), .length = (uint32_t)(v->mv_size - 4),
-		.data = (const uint8_t *)v->mv_data + 4,
-	};
-	return v->mv_size - 4 > UINT32_MAX ? -EUCLEAN : 0;
+	ret->ino = get_be64(kb + 8);
+	ret->block = get_be64(kb + 16);
+	ret->seq = get_be32(kb + 24);
+	return journal_value_decode(v, ret);
 }
 
 struct journal_scan {

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "scan.h"
+#include "wal.h"
 
 _Static_assert((int)IDX_DB_COUNT == (int)DBI_COUNT, "idx_db and dbi_index differ");
 _Static_assert((int)IDX_DB_INODES == (int)DBI_INODES && (int)IDX_DB_ORPHANS == (int)DBI_ORPHANS &&
@@ -140,8 +141,11 @@ const char *idx_record_check(enum idx_db db, const void *key, size_t klen,
 		if (key_is(key, klen, META_SECRET))
 			return vlen == IDX_SECRET_SIZE ? NULL : "secret is not 192 bytes";
 		if (key_is(key, klen, META_CREATED) || key_is(key, klen, META_NEXT_VOLUME) ||
-		    key_is(key, klen, META_NEXT_TREE))
+		    key_is(key, klen, META_NEXT_TREE) || key_is(key, klen, META_LOG_HEAD))
 			return vlen == 8 ? NULL : "value is not 8 bytes";
+		if (key_is(key, klen, META_LOG_SIZE))
+			return vlen == 8 && wal_size_valid(get_be64(val)) ? NULL :
+			       "log size is not 8 bytes of a multiple of 4096 from 64 KiB to 1 TiB";
 		return "unknown meta key";
 	case IDX_DB_VOLUMES:
 		if (!name_ok(key, klen, IDX_NAME_MAX))
@@ -183,14 +187,16 @@ const char *idx_record_check(enum idx_db db, const void *key, size_t klen,
 			return "logical key name not terminated by 00";
 		return vlen == 8 ? NULL : "value is not 8 bytes";
 	}
-	case IDX_DB_JOURNAL:
-		/* tree | ino | block | seq -> offset | bytes (format.md §4.10) */
+	case IDX_DB_JOURNAL: {
+		/* tree | ino | block | seq -> 'L' ref, or offset | bytes (format.md §4.10) */
 		if (klen != 28)
 			return "key is not 28 bytes";
-		if (vlen <= 4)
-			return "value holds no bytes";
+		struct idx_journal_rec rec;
+		MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
 		/* fsck holds offset + length to the volume's block size */
-		return vlen - 4 > UINT32_MAX ? "value too long" : NULL;
+		return journal_value_decode(&v, &rec) < 0 ? "value is neither a log reference nor "
+							    "an offset and bytes" : NULL;
+	}
 	default:
 		return "a versioned database";
 	}
@@ -255,9 +261,9 @@ void idx_decode_journal(const void *key, const void *val, size_t vlen, uint64_t 
 	*ret_tree = get_be64(k);
 	*ret = (struct idx_journal_rec){
 		.ino = get_be64(k + 8), .block = get_be64(k + 16), .seq = get_be32(k + 24),
-		.offset = get_be32(val), .length = (uint32_t)(vlen - 4),
-		.data = (const uint8_t *)val + 4,
 	};
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+	journal_value_decode(&v, ret);   /* idx_record_check() passed it */
 }
 
 uint64_t idx_decode_be64(const void *p)

@@ -11,6 +11,7 @@
  * Named databases (LMDB "DBIs") and their keys:
  *
  *   meta       "format" | "secret" | "created" | "next_volume" | "next_tree"
+ *              | "log_head" | "log_size"
  *   volumes    name bytes (1..128, no NUL)                  -> disk_volume
  *   trees      be64 tree                                    -> disk_tree
  *   snapshots  be64 volume, name bytes                      -> disk_snapshot
@@ -22,7 +23,8 @@
  *   deadchunks 16-byte chunk id                             -> (empty)
  *   orphans    be64 tree, be64 ino                          -> (empty)
  *   changes    be64 tree, be64 gen, u8 db, logical key       -> be64 older gen (0: none)
- *   journal    be64 tree, be64 ino, be64 block, be32 seq     -> be32 offset, bytes
+ *   journal    be64 tree, be64 ino, be64 block, be32 seq     -> 'L' disk_journal_ref
+ *                                                              | be32 offset, bytes (format 2, 3)
  *
  * Versioned records (inodes, dirents, extents, xattrs):
  *  1. A key is  tree | logical key | ~gen.  The logical key of a database is
@@ -45,7 +47,10 @@
  * writes that an fsync made durable before their block was written back as
  * a chunk.  A block's content is its extent with its journal records laid
  * over it in seq order, cut at the file's size.  Writing the block back
- * deletes its records in the same transaction.  Format 2 added it.
+ * deletes its records in the same transaction.  Format 2 added it.  Since
+ * format 4 a record's bytes stay in the write-ahead log (index/wal), where
+ * the fsync that made them durable wrote them, and the record names them
+ * there; records of formats 2 and 3 hold their bytes and remain readable.
  */
 #ifndef VOLFS_INDEX_SCHEMA_H
 #define VOLFS_INDEX_SCHEMA_H
@@ -71,8 +76,11 @@
 #define META_CREATED     "created"      /* be64 ns since the epoch */
 #define META_NEXT_VOLUME "next_volume"  /* be64 */
 #define META_NEXT_TREE   "next_tree"    /* be64 */
+#define META_LOG_HEAD    "log_head"     /* be64: where the next batch's frames go (wal.h) */
+#define META_LOG_SIZE    "log_size"     /* be64: bytes of index/wal; default 1 GiB */
 
 #define VERSION_VALUE     'V'
+#define JOURNAL_LOGGED    'L'   /* a journal value naming its bytes in the log */
 #define VERSION_TOMBSTONE 'T'
 
 struct disk_time {
@@ -142,5 +150,14 @@ struct disk_chunk {
 	uint32_t length;
 } __attribute__((packed));
 _Static_assert(sizeof(struct disk_chunk) == 12, "disk_chunk");
+
+/* After the tag 'L': where a journal record's bytes are in the write-ahead log. */
+struct disk_journal_ref {
+	uint32_t offset;     /* within the block */
+	uint32_t length;     /* > 0 */
+	uint64_t lsn;        /* log position of the bytes (wal.h) */
+	uint64_t hash;       /* XXH3-64 of the bytes, seeded with lsn */
+} __attribute__((packed));
+_Static_assert(sizeof(struct disk_journal_ref) == 24, "disk_journal_ref");
 
 #endif

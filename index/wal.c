@@ -3,17 +3,29 @@
  * wal.c — the write-ahead log of the daemon's batch (see wal.h for its
  * invariants, docs/format.md §4.11 for the bytes).
  *
- * A frame, big-endian, starting at a multiple of WAL_ALIGN:
+ * The log is a stream of bytes addressed by position (lsn), which only
+ * grows; byte lsn lives at offset lsn % capacity of index/wal, so the file
+ * is used round and round.  A frame, big-endian, starting at a multiple of
+ * WAL_ALIGN:
  *
- *   0   8  magic "VOLFSWL1"
- *   8   8  txnid: the LMDB write transaction the frame continues
- *  16   4  seq: 0 for that transaction's first frame, then one more each
- *  20   4  number of operations
- *  24   8  length of the operations, bytes
- *  32      operations: u8 kind (1 put, 2 delete), u8 database (enum
- *          dbi_index), be16 key length, be32 value length, key, value
+ *   0   8  magic "VOLFSWL2"
+ *   8   8  lsn: the frame's own position
+ *  16   8  txnid: the LMDB write transaction the frame continues
+ *  24   4  seq: 0 for that transaction's first frame, then one more each
+ *  28   4  number of operations
+ *  32   8  length of the operations, bytes
+ *  40      operations: u8 kind (1 put, 2 delete, 3 data), u8 database (enum
+ *          dbi_index; 0 for data), be16 key length (0 for data), be32 value
+ *          length, key, value
  *   .   8  XXH3-64 of every byte of the frame before it
  *          zeros up to the next multiple of WAL_ALIGN
+ *
+ * A data operation holds the bytes of a journal record put after it; the
+ * record names them by position (schema.h), and they must stay readable as
+ * long as a committed record names them.  Format 3 wrote frames with magic
+ * "VOLFSWL1", no lsn field (a 32-byte header) and always from offset 0; a
+ * store upgraded from it may still hold such frames of a batch that died,
+ * and they are replayed.
  *
  * Frames never share a block: a frame being written cannot tear one that was
  * acknowledged before it.
@@ -29,13 +41,16 @@
 #include "internal.h"
 #include "wal.h"
 
-#define WAL_MAGIC "VOLFSWL1"
+#define WAL_MAGIC "VOLFSWL2"
+#define WAL_MAGIC_V1 "VOLFSWL1"
 #define WAL_ALIGN 4096
-#define FRAME_HEAD 32
+#define FRAME_HEAD 40
+#define FRAME_HEAD_V1 32
 #define FRAME_TAIL 8
 #define OP_HEAD 8
 #define OP_PUT 1
 #define OP_DEL 2
+#define OP_DATA 3
 /* A larger buffer is given back after its frame is written. */
 #define WAL_BUF_KEEP (4u << 20)
 
@@ -79,54 +94,77 @@ static int buf_reserve(struct wal_buf *b, size_t more)
 	return 0;
 }
 
-static int note(struct idx_txn *txn, uint8_t kind, int db, const MDB_val *key, const MDB_val *val)
+/* Appends an operation to the next frame; *ret_at: where its value is in the buffer. */
+static int note(struct idx_txn *txn, uint8_t kind, int db, const MDB_val *key, const MDB_val *val,
+		size_t *ret_at)
 {
 	struct wal_buf *b = &txn->env->wal_buf;
-	size_t vlen = val ? val->mv_size : 0;
-	if (key->mv_size > UINT16_MAX || vlen > UINT32_MAX)
+	size_t klen = key ? key->mv_size : 0, vlen = val ? val->mv_size : 0;
+	if (klen > UINT16_MAX || vlen > UINT32_MAX)
 		return -E2BIG;
 	if (b->len == 0)
 		b->len = FRAME_HEAD;   /* filled in by wal_write_frame() */
-	int r = buf_reserve(b, OP_HEAD + key->mv_size + vlen + FRAME_TAIL + WAL_ALIGN);
+	int r = buf_reserve(b, OP_HEAD + klen + vlen + FRAME_TAIL + WAL_ALIGN);
 	if (r < 0)
 		return r;
 	uint8_t *p = b->data + b->len;
 	p[0] = kind;
 	p[1] = (uint8_t)db;
-	p[2] = (uint8_t)(key->mv_size >> 8);
-	p[3] = (uint8_t)key->mv_size;
+	p[2] = (uint8_t)(klen >> 8);
+	p[3] = (uint8_t)klen;
 	put_be32(p + 4, (uint32_t)vlen);
-	memcpy(p + OP_HEAD, key->mv_data, key->mv_size);
+	if (klen)
+		memcpy(p + OP_HEAD, key->mv_data, klen);
 	if (vlen)
-		memcpy(p + OP_HEAD + key->mv_size, val->mv_data, vlen);
-	b->len += OP_HEAD + key->mv_size + vlen;
+		memcpy(p + OP_HEAD + klen, val->mv_data, vlen);
+	if (ret_at)
+		*ret_at = b->len + OP_HEAD + klen;
+	b->len += OP_HEAD + klen + vlen;
 	txn->wal_ops++;
 	return 0;
 }
 
 int wal_note_put(struct idx_txn *txn, int db, const MDB_val *key, const MDB_val *val)
 {
-	return note(txn, OP_PUT, db, key, val);
+	return note(txn, OP_PUT, db, key, val, NULL);
 }
 
 int wal_note_del(struct idx_txn *txn, int db, const MDB_val *key)
 {
-	return note(txn, OP_DEL, db, key, NULL);
+	return note(txn, OP_DEL, db, key, NULL, NULL);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+int wal_note_data(struct idx_txn *txn, const void *data, size_t len, uint64_t *ret_lsn)
 {
+	if (!txn->logged || txn->wal_failed)
+		return -EINVAL;   /* the bytes would have nowhere to stay */
+	size_t at;
+	MDB_val v = { .mv_size = len, .mv_data = (void *)data };
+	int r = note(txn, OP_DATA, 0, NULL, &v, &at);
+	if (r < 0)
+		return r;
+	txn->wal_data = true;
+	*ret_lsn = txn->wal_off + at;   /* the frame goes at wal_off */
+	return 0;
+}
+
+/* Reads or writes @n bytes at log position @lsn, round the end of the file. */
+static int log_io(int fd, void *buf, size_t n, uint64_t lsn, uint64_t capacity, bool write)
+{
+	uint8_t *p = buf;
 	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
+		uint64_t off = lsn % capacity;
+		size_t piece = capacity - off < n ? (size_t)(capacity - off) : n;
+		ssize_t done = write ? pwrite(fd, p, piece, (off_t)off) : pread(fd, p, piece, (off_t)off);
+		if (done < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
+		if (done < 0)
 			return -errno;
-		if (w == 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
+		if (done == 0)
+			return write ? -EIO : -ENODATA;   /* reading: past the file's end */
+		p += done;
+		n -= (size_t)done;
+		lsn += (uint64_t)done;
 	}
 	return 0;
 }
@@ -143,16 +181,22 @@ int wal_write_frame(struct idx_txn *txn)
 	size_t body = b->len - FRAME_HEAD;
 	size_t total = b->len + FRAME_TAIL;
 	size_t padded = (total + WAL_ALIGN - 1) / WAL_ALIGN * WAL_ALIGN;
+	/* invariant 5: never over bytes a committed record may still name */
+	if (padded > env->wal_capacity || txn->wal_off + padded > env->wal_tail + env->wal_capacity) {
+		txn->wal_failed = true;
+		return -ENOSPC;
+	}
 	uint8_t *h = b->data;   /* note() reserved room for the tail and the padding */
 	memcpy(h, WAL_MAGIC, 8);
-	put_be64(h + 8, mdb_txn_id(txn->mdb));
-	put_be32(h + 16, txn->wal_seq);
-	put_be32(h + 20, txn->wal_ops);
-	put_be64(h + 24, body);
+	put_be64(h + 8, txn->wal_off);
+	put_be64(h + 16, mdb_txn_id(txn->mdb));
+	put_be32(h + 24, txn->wal_seq);
+	put_be32(h + 28, txn->wal_ops);
+	put_be64(h + 32, body);
 	put_be64(h + b->len, XXH3_64bits(h, b->len));
 	memset(h + total, 0, padded - total);
 
-	int r = pwrite_all(env->wal_fd, h, padded, txn->wal_off);
+	int r = log_io(env->wal_fd, h, padded, txn->wal_off, env->wal_capacity, true);
 	if (r == 0 && fdatasync(env->wal_fd) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -163,6 +207,7 @@ int wal_write_frame(struct idx_txn *txn)
 	txn->wal_off += padded;
 	txn->wal_seq++;
 	txn->wal_ops = 0;
+	txn->wal_data = false;
 	b->len = 0;
 	if (b->cap > WAL_BUF_KEEP) {
 		free(b->data);
@@ -171,63 +216,81 @@ int wal_write_frame(struct idx_txn *txn)
 	return 0;
 }
 
+static int read_capacity(struct idx_env *env, MDB_txn *mtxn, uint64_t *ret_capacity);
+
+int wal_read_data(struct idx_txn *txn, uint64_t lsn, void *buf, size_t len)
+{
+	uint64_t capacity = 0;
+	if (txn->env->wal_fd < 0)
+		return -ENODATA;
+	int r = read_capacity(txn->env, txn->mdb, &capacity);
+	return r < 0 ? r : log_io(txn->env->wal_fd, buf, len, lsn, capacity, false);
+}
+
 /*
- * Reads the frame at @off if it is the valid frame @seq of @txnid: *ret_frame
- * (malloc'd, the whole frame) and *ret_next (where the next one starts).
- * Returns 1 for a frame, 0 for none (the end of the valid frames).
+ * Reads the frame at @lsn if it is the valid frame @seq of @txnid: *ret_frame
+ * (malloc'd, the whole frame), *ret_head (its header's size) and *ret_next
+ * (where the next one starts).  Returns 1 for a frame, 0 for none (the end
+ * of the valid frames).
  */
-static int read_frame(int fd, uint64_t off, uint64_t txnid, uint32_t seq, uint64_t file_size,
-		      uint8_t **ret_frame, uint64_t *ret_next)
+static int read_frame(struct idx_env *env, uint64_t lsn, uint64_t txnid, uint32_t seq,
+		      uint8_t **ret_frame, size_t *ret_head, uint64_t *ret_next)
 {
 	uint8_t h[FRAME_HEAD];
-	if (off + FRAME_HEAD + FRAME_TAIL > file_size)
+	int r = log_io(env->wal_fd, h, sizeof(h), lsn, env->wal_capacity, false);
+	if (r < 0)
+		return r == -ENODATA ? 0 : r;
+	size_t head;
+	if (memcmp(h, WAL_MAGIC, 8) == 0 && get_be64(h + 8) == lsn)
+		head = FRAME_HEAD;
+	else if (memcmp(h, WAL_MAGIC_V1, 8) == 0 && env->wal_legacy)
+		head = FRAME_HEAD_V1;
+	else
 		return 0;
-	ssize_t n = pread(fd, h, sizeof(h), (off_t)off);
-	if (n < 0)
-		return -errno;
-	if (n != (ssize_t)sizeof(h) || memcmp(h, WAL_MAGIC, 8) != 0 ||
-	    get_be64(h + 8) != txnid || get_be32(h + 16) != seq)
+	const uint8_t *fields = h + head - 24;   /* txnid, seq, count, length end the header */
+	if (get_be64(fields) != txnid || get_be32(fields + 8) != seq)
 		return 0;
-	uint64_t body = get_be64(h + 24);
-	if (body > file_size - off - FRAME_HEAD - FRAME_TAIL)
+	uint64_t body = get_be64(fields + 16);
+	if (body > env->wal_capacity - head - FRAME_TAIL)
 		return 0;
-	size_t len = FRAME_HEAD + (size_t)body + FRAME_TAIL;
+	size_t len = head + (size_t)body + FRAME_TAIL;
 	uint8_t *f = malloc(len);
 	if (!f)
 		return -ENOMEM;
-	n = pread(fd, f, len, (off_t)off);
-	if (n != (ssize_t)len || memcmp(f, h, FRAME_HEAD) != 0 ||
+	r = log_io(env->wal_fd, f, len, lsn, env->wal_capacity, false);
+	if (r < 0 || memcmp(f, h, head) != 0 ||
 	    XXH3_64bits(f, len - FRAME_TAIL) != get_be64(f + len - FRAME_TAIL)) {
-		int r = n < 0 ? -errno : 0;
 		free(f);
-		return r;
+		return r == -ENODATA ? 0 : r;
 	}
 	*ret_frame = f;
-	*ret_next = (off + len + WAL_ALIGN - 1) / WAL_ALIGN * WAL_ALIGN;
+	*ret_head = head;
+	*ret_next = (lsn + len + WAL_ALIGN - 1) / WAL_ALIGN * WAL_ALIGN;
 	return 1;
 }
 
 /* Applies the operations of a valid frame; -EUCLEAN if they do not parse. */
-static int apply_frame(struct idx_env *env, MDB_txn *mtxn, const uint8_t *f)
+static int apply_frame(struct idx_env *env, MDB_txn *mtxn, const uint8_t *f, size_t head)
 {
-	uint32_t count = get_be32(f + 20);
-	const uint8_t *p = f + FRAME_HEAD, *end = p + get_be64(f + 24);
+	uint32_t count = get_be32(f + head - 12);
+	const uint8_t *p = f + head, *end = p + get_be64(f + head - 8);
 	for (uint32_t i = 0; i < count; i++) {
 		if ((size_t)(end - p) < OP_HEAD)
 			return -EUCLEAN;
 		uint8_t kind = p[0], db = p[1];
 		size_t klen = (size_t)p[2] << 8 | p[3];
 		size_t vlen = get_be32(p + 4);
-		if (db >= DBI_COUNT || klen == 0 || (size_t)(end - p) - OP_HEAD < klen + vlen)
+		if (db >= DBI_COUNT || (klen == 0) != (kind == OP_DATA) ||
+		    (size_t)(end - p) - OP_HEAD < klen + vlen)
 			return -EUCLEAN;
 		MDB_val k = { .mv_size = klen, .mv_data = (void *)(p + OP_HEAD) };
 		MDB_val v = { .mv_size = vlen, .mv_data = (void *)(p + OP_HEAD + klen) };
-		int rc;
+		int rc = 0;
 		if (kind == OP_PUT)
 			rc = mdb_put(mtxn, env->dbi[db], &k, &v, 0);
 		else if (kind == OP_DEL && vlen == 0)
 			rc = mdb_del(mtxn, env->dbi[db], &k, NULL);
-		else
+		else if (kind != OP_DATA)   /* data stays where it is, for the records naming it */
 			return -EUCLEAN;
 		if (rc != 0 && !(kind == OP_DEL && rc == MDB_NOTFOUND))
 			return idx_errno(rc);
@@ -236,40 +299,147 @@ static int apply_frame(struct idx_env *env, MDB_txn *mtxn, const uint8_t *f)
 	return p == end ? 0 : -EUCLEAN;
 }
 
-/* Visits the valid frames on top of @last_txnid, applying them to @mtxn unless NULL. */
-static int scan_frames(int fd, uint64_t last_txnid, struct idx_env *env, MDB_txn *mtxn,
-		       unsigned *ret_frames)
+/*
+ * Visits the valid frames from @head on top of @last_txnid, applying them to
+ * @mtxn unless NULL; *ret_end: where the next frame would go.
+ */
+static int scan_frames(struct idx_env *env, uint64_t head, uint64_t last_txnid, MDB_txn *mtxn,
+		       unsigned *ret_frames, uint64_t *ret_end)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	uint64_t off = 0;
+	uint64_t lsn = head;
 	unsigned frames = 0;
 	for (;;) {
 		uint8_t *f = NULL;
+		size_t fhead = 0;
 		uint64_t next = 0;
-		int r = read_frame(fd, off, last_txnid + 1, frames, (uint64_t)st.st_size, &f, &next);
+		int r = read_frame(env, lsn, last_txnid + 1, frames, &f, &fhead, &next);
 		if (r <= 0) {
-			if (r == 0)
+			if (r == 0) {
 				*ret_frames = frames;
+				*ret_end = lsn;
+			}
 			return r;
 		}
 		if (mtxn)
-			r = apply_frame(env, mtxn, f);
+			r = apply_frame(env, mtxn, f, fhead);
 		free(f);
 		if (r < 0)
 			return r;
 		frames++;
-		off = next;
+		lsn = next;
 	}
+}
+
+/* The log's size, as the meta records @mtxn sees say (schema.h). */
+static int read_capacity(struct idx_env *env, MDB_txn *mtxn, uint64_t *ret_capacity)
+{
+	MDB_val k = { .mv_size = strlen(META_LOG_SIZE), .mv_data = (void *)META_LOG_SIZE }, v;
+	int rc = mdb_get(mtxn, env->dbi[DBI_META], &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return idx_errno(rc);
+	if (rc == 0 && (v.mv_size != 8 || !wal_size_valid(get_be64(v.mv_data))))
+		return -EUCLEAN;
+	*ret_capacity = rc == 0 ? get_be64(v.mv_data) : WAL_SIZE_DEFAULT;
+	return 0;
+}
+
+/* Reads the log's size and head, as the meta records @mtxn sees say, into @env. */
+static int read_geometry(struct idx_env *env, MDB_txn *mtxn, uint64_t *ret_head)
+{
+	MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD }, v;
+	int rc = mdb_get(mtxn, env->dbi[DBI_META], &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return idx_errno(rc);
+	if (rc == 0 && v.mv_size != 8)
+		return -EUCLEAN;
+	/* a store of format 3 (or a new one) has no head: its frames start at 0 */
+	env->wal_legacy = rc == MDB_NOTFOUND;
+	*ret_head = rc == 0 ? get_be64(v.mv_data) : 0;
+	return read_capacity(env, mtxn, &env->wal_capacity);
+}
+
+bool wal_size_valid(uint64_t size)
+{
+	return size >= WAL_SIZE_MIN && size <= WAL_SIZE_MAX && size % WAL_ALIGN == 0;
 }
 
 int wal_replay(struct idx_env *env, MDB_txn *mtxn, unsigned *ret_frames)
 {
-	return scan_frames(env->wal_fd, mdb_txn_id(mtxn) - 1, env, mtxn, ret_frames);
+	uint64_t head = 0, end = 0;
+	int r = read_geometry(env, mtxn, &head);
+	if (r < 0)
+		return r;
+	r = scan_frames(env, head, mdb_txn_id(mtxn) - 1, mtxn, ret_frames, &end);
+	if (r < 0 || *ret_frames == 0)
+		return r;
+	/* the replayed frames hold bytes their records name: the next batch logs after them */
+	uint8_t be[8];
+	put_be64(be, end);
+	MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD };
+	MDB_val v = { .mv_size = 8, .mv_data = be };
+	return idx_errno(mdb_put(mtxn, env->dbi[DBI_META], &k, &v, 0));
 }
 
-int wal_pending(int fd, uint64_t last_txnid, unsigned *ret_frames)
+int wal_pending(struct idx_env *env, MDB_txn *rtxn, uint64_t last_txnid, unsigned *ret_frames)
 {
-	return scan_frames(fd, last_txnid, NULL, NULL, ret_frames);
+	uint64_t head = 0, end = 0;
+	int r = read_geometry(env, rtxn, &head);
+	return r < 0 ? r : scan_frames(env, head, last_txnid, NULL, ret_frames, &end);
+}
+
+/* The lowest log position a committed journal record names, or @none if none does. */
+static int lowest_named(struct idx_txn *txn, uint64_t none, uint64_t *ret_lsn)
+{
+	MDB_cursor *cur;
+	int r = idx_errno(mdb_cursor_open(txn->mdb, idx_dbi(txn, DBI_JOURNAL), &cur));
+	if (r < 0)
+		return r;
+	uint64_t low = none;
+	MDB_val k, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct idx_journal_rec rec;
+		if (journal_value_decode(&v, &rec) == 0 && !rec.data && rec.lsn < low)
+			low = rec.lsn;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return idx_errno(rc);
+	*ret_lsn = low;
+	return 0;
+}
+
+int wal_begin(struct idx_txn *txn)
+{
+	struct idx_env *env = txn->env;
+	uint64_t head = 0;
+	int r = read_geometry(env, txn->mdb, &head);
+	if (r < 0)
+		return r;
+	txn->wal_off = txn->wal_start = head;
+	/*
+	 * Invariant 5.  The tail only rises (records are deleted, and new ones
+	 * name bytes past the head), so a tail found once stays a safe bound;
+	 * look again, at what is committed, when half the log seems in use.
+	 */
+	if (head - env->wal_tail > env->wal_capacity / 2 || env->wal_tail > head)
+		r = lowest_named(txn, head, &env->wal_tail);
+	return r;
+}
+
+int idx_log_set_size(struct idx_txn *txn, uint64_t size)
+{
+	if (txn->rdonly || !wal_size_valid(size))
+		return -EINVAL;
+	uint64_t low;
+	int r = lowest_named(txn, UINT64_MAX, &low);
+	if (r < 0)
+		return r;
+	if (low != UINT64_MAX)
+		return -EBUSY;   /* bytes in the log are named: their offsets would change */
+	uint8_t be[8];
+	put_be64(be, size);
+	MDB_val k = { .mv_size = strlen(META_LOG_SIZE), .mv_data = (void *)META_LOG_SIZE };
+	MDB_val v = { .mv_size = 8, .mv_data = be };
+	return idx_put(txn, DBI_META, &k, &v, 0);
 }

@@ -122,20 +122,20 @@ refused() {
 
 cp -a "$S" "$TMP/future"
 set_format "$TMP/future" 7
-refused "$TMP/future" "store format 7 is newer than this volfs reads \(3\)" \
+refused "$TMP/future" "store format 7 is newer than this volfs reads \(4\)" \
 	list "create x" "inspect keep" "rm keep"
 cp -a "$S" "$TMP/past"
 set_format "$TMP/past" 1
-refused "$TMP/past" "store format 1 is not one this volfs reads \(3\)" list "create x"
+refused "$TMP/past" "store format 1 is not one this volfs reads \(4\)" list "create x"
 
-# format 2 (before the write-ahead log) is read, and marked 3 by a read-write open
+# format 2 (before the write-ahead log) is read, and marked 4 by a read-write open
 format_of() { mdb_dump -s meta "$1/index" | grep -A1 '^ 666f726d6174' | tail -1 | tr -d ' '; }
 cp -a "$S" "$TMP/v2"
 set_format "$TMP/v2" 2
 "$VOLFS" --store "$TMP/v2" inspect keep >/dev/null || fail "a format 2 store cannot be read"
 [[ $(format_of "$TMP/v2") == 00000002 ]] || fail "a read-only command changed the format"
 "$VOLFS" --store "$TMP/v2" create fresh || fail "a format 2 store cannot be written"
-[[ $(format_of "$TMP/v2") == 00000003 ]] || fail "format 2 was not marked 3 (it is $(format_of "$TMP/v2"))"
+[[ $(format_of "$TMP/v2") == 00000004 ]] || fail "format 2 was not marked 4 (it is $(format_of "$TMP/v2"))"
 
 # an index LMDB reports corrupt: its meta pages overwritten
 cp -a "$TMP/store" "$TMP/corrupt"

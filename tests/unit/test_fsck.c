@@ -103,7 +103,8 @@ struct plant {
 
 static void plant_begin(const char *path, struct plant *p)
 {
-	if (store_open(path, 0, &p->s) < 0 || idx_txn_begin(p->s->idx, 0, &p->txn) < 0 ||
+	/* logged, as the daemon's batch: journal records keep their bytes in the log */
+	if (store_open(path, 0, &p->s) < 0 || idx_txn_begin(p->s->idx, IDX_TXN_LOGGED, &p->txn) < 0 ||
 	    idx_volume_get(p->txn, "vol", &p->vol) < 0 ||
 	    idx_view_live(p->txn, p->vol.tree, &p->view) < 0) {
 		fprintf(stderr, "plant_begin failed\n");
@@ -627,13 +628,14 @@ static void test_extents_within_size(void)
 
 /* Plants a journal record of @len bytes of @byte at @off of block @block of @ino. */
 static int plant_journal(struct plant *pl, uint64_t ino, uint64_t block, uint32_t off,
-			 uint32_t len, uint8_t byte)
+			 uint32_t len, uint8_t byte, uint64_t *ret_lsn)
 {
 	static uint8_t data[BS];
+	uint64_t lsn;
 	memset(data, byte, len);
 	struct idx_journal_rec rec = { .ino = ino, .block = block, .offset = off, .length = len,
 				       .data = data };
-	return idx_journal_put(pl->txn, pl->vol.tree, &rec);
+	return idx_journal_put(pl->txn, pl->vol.tree, &rec, ret_lsn ? ret_lsn : &lsn);
 }
 
 /*
@@ -649,10 +651,10 @@ static void test_journal(void)
 	uint8_t buf[200];
 	const char *path = make_store("journal", &p);
 	plant_begin(path, &pl);
-	CHECK_OK(plant_journal(&pl, 999, 0, 0, 10, 1));          /* no such inode */
-	CHECK_OK(plant_journal(&pl, p.dir, 0, 0, 10, 1));        /* a directory */
-	CHECK_OK(plant_journal(&pl, p.a, 9, 0, 10, 1));          /* past the end */
-	CHECK_OK(plant_journal(&pl, p.a, 1, BS - 5, 10, 1));     /* past the block */
+	CHECK_OK(plant_journal(&pl, 999, 0, 0, 10, 1, NULL));          /* no such inode */
+	CHECK_OK(plant_journal(&pl, p.dir, 0, 0, 10, 1, NULL));        /* a directory */
+	CHECK_OK(plant_journal(&pl, p.a, 9, 0, 10, 1, NULL));          /* past the end */
+	CHECK_OK(plant_journal(&pl, p.a, 1, BS - 5, 10, 1, NULL));     /* past the block */
 	CHECK_OK(plant_end(&pl));
 	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 4);
 	CHECK_EQ(res.found[FSCK_JOURNAL], 4);
@@ -664,13 +666,28 @@ static void test_journal(void)
 
 	/* a good record: no error, counted; a read-only view already shows it */
 	plant_begin(path, &pl);
-	CHECK_OK(plant_journal(&pl, p.a, 0, 100, 50, 0xee));
+	uint64_t lsn;
+	CHECK_OK(plant_journal(&pl, p.a, 0, 100, 50, 0xee, &lsn));
 	CHECK_OK(plant_end(&pl));
 	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 0);
 	CHECK_EQ(res.journal_records, 1);
 	CHECK_EQ(read_file(path, "dir/a", buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		CHECK_EQ(buf[i], i >= 100 && i < 150 ? 0xee : pattern(i));
+
+	/* its bytes damaged in the log: an error, which repair deletes; reads fail, never lie */
+	char wal[4096];
+	snprintf(wal, sizeof(wal), "%s/index/wal", path);
+	int fd = open(wal, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ(pwrite(fd, "X", 1, (off_t)lsn + 7), 1);   /* the log is far below its size */
+	close(fd);
+	CHECK_EQ(read_file(path, "dir/a", buf, sizeof(buf), 0), -EIO);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 4);
+	CHECK_EQ(res.found[FSCK_JOURNAL], 1);
+	CHECK_EQ(run_fsck(path, FSCK_REPAIR, false, &res), 1);
+	CHECK_EQ(run_fsck(path, FSCK_CHECK, false, &res), 0);
+	CHECK_EQ(res.journal_records, 0);
 }
 
 static void test_chunk_refcounts(void)
