@@ -230,10 +230,10 @@ static int settle_journal(struct vfs *vfs)
 {
 	if (vfs->settling || !vfs->journal_bytes)
 		return 0;
-	int r = 0;
-	if (idx_txn_log_usable(vfs->txn) && !idx_txn_log_holds_data(vfs->txn))
-		return 0;   /* the records' bytes are in frames already written */
+	int r;
 	if (idx_txn_log_usable(vfs->txn)) {
+		if (!idx_txn_log_holds_data(vfs->txn))
+			return 0;   /* the records' bytes are in frames already written */
 		r = sync_chunks(vfs);
 		if (r < 0)
 			return r;

@@ -541,8 +541,7 @@ static int relieve_journal(struct vfs *vfs)
 		if (head - vfs->journal_lsn_floor > size / 4 && head > size / 4 - size / 32)
 			lsn_floor = head - (size / 4 - size / 32);
 	}
-	if (vfs->journal_bytes < journal_high(vfs) && !lsn_floor)
-		return 0;
+	/* data_trim() returns at once when neither bound is passed */
 	uint64_t target = vfs->journal_bytes < journal_high(vfs) ? UINT64_MAX :
 			  journal_high(vfs) - trim_step(vfs);
 	return data_trim(vfs, UINT64_MAX, target, lsn_floor);

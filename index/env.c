@@ -569,32 +569,11 @@ static int txn_commit(struct idx_txn *txn, bool *ret_map_full)
 	return r;
 }
 
-/*
- * A logged txn's records name bytes of its next frame: that frame goes first
- * (unless the log failed: then the caller has written those blocks back,
- * idx_txn_log_usable()).  Then the head moves past the txn's frames, whose
- * bytes committed records may name (wal.h invariant 5).
- */
-static int log_before_commit(struct idx_txn *txn)
-{
-	int r = 0;
-	if (txn->wal_data && !txn->wal_failed)
-		r = wal_write_frame(txn);
-	if (r == 0 && txn->wal_off != txn->wal_start) {
-		uint8_t be[8];
-		put_be64(be, txn->wal_off);
-		MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD };
-		MDB_val v = { .mv_size = 8, .mv_data = be };
-		r = note_map_full(txn, mdb_put(txn->mdb, idx_dbi(txn, DBI_META), &k, &v, 0));
-	}
-	return r;
-}
-
 int idx_txn_commit(struct idx_txn *txn)
 {
 	bool map_full;
 	if (txn->logged) {
-		int r = log_before_commit(txn);
+		int r = wal_end(txn);
 		if (r < 0) {
 			idx_txn_abort(txn);
 			return r;

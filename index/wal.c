@@ -330,31 +330,52 @@ static int scan_frames(struct idx_env *env, uint64_t head, uint64_t last_txnid, 
 	}
 }
 
+/* The be64 meta record @key that @mtxn sees: 1 found, 0 absent, or an error. */
+static int meta_get_be64(struct idx_env *env, MDB_txn *mtxn, const char *key, uint64_t *ret)
+{
+	MDB_val k = { .mv_size = strlen(key), .mv_data = (void *)key }, v;
+	int rc = mdb_get(mtxn, env->dbi[DBI_META], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return idx_errno(rc);
+	if (v.mv_size != 8)
+		return -EUCLEAN;
+	*ret = get_be64(v.mv_data);
+	return 1;
+}
+
+static int meta_put_be64(struct idx_env *env, MDB_txn *mtxn, const char *key, uint64_t value)
+{
+	uint8_t be[8];
+	put_be64(be, value);
+	MDB_val k = { .mv_size = strlen(key), .mv_data = (void *)key };
+	MDB_val v = { .mv_size = 8, .mv_data = be };
+	return idx_errno(mdb_put(mtxn, env->dbi[DBI_META], &k, &v, 0));
+}
+
 /* The log's size, as the meta records @mtxn sees say (schema.h). */
 static int read_capacity(struct idx_env *env, MDB_txn *mtxn, uint64_t *ret_capacity)
 {
-	MDB_val k = { .mv_size = strlen(META_LOG_SIZE), .mv_data = (void *)META_LOG_SIZE }, v;
-	int rc = mdb_get(mtxn, env->dbi[DBI_META], &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return idx_errno(rc);
-	if (rc == 0 && (v.mv_size != 8 || !wal_size_valid(get_be64(v.mv_data))))
+	uint64_t size = WAL_SIZE_DEFAULT;
+	int r = meta_get_be64(env, mtxn, META_LOG_SIZE, &size);
+	if (r < 0)
+		return r;
+	if (!wal_size_valid(size))
 		return -EUCLEAN;
-	*ret_capacity = rc == 0 ? get_be64(v.mv_data) : WAL_SIZE_DEFAULT;
+	*ret_capacity = size;
 	return 0;
 }
 
 /* Reads the log's size and head, as the meta records @mtxn sees say, into @env. */
 static int read_geometry(struct idx_env *env, MDB_txn *mtxn, uint64_t *ret_head)
 {
-	MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD }, v;
-	int rc = mdb_get(mtxn, env->dbi[DBI_META], &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return idx_errno(rc);
-	if (rc == 0 && v.mv_size != 8)
-		return -EUCLEAN;
+	*ret_head = 0;
+	int r = meta_get_be64(env, mtxn, META_LOG_HEAD, ret_head);
+	if (r < 0)
+		return r;
 	/* a store of format 3 (or a new one) has no head: its frames start at 0 */
-	env->wal_legacy = rc == MDB_NOTFOUND;
-	*ret_head = rc == 0 ? get_be64(v.mv_data) : 0;
+	env->wal_legacy = r == 0;
 	return read_capacity(env, mtxn, &env->wal_capacity);
 }
 
@@ -373,11 +394,7 @@ int wal_replay(struct idx_env *env, MDB_txn *mtxn, unsigned *ret_frames)
 	if (r < 0 || *ret_frames == 0)
 		return r;
 	/* the replayed frames hold bytes their records name: the next batch logs after them */
-	uint8_t be[8];
-	put_be64(be, end);
-	MDB_val k = { .mv_size = strlen(META_LOG_HEAD), .mv_data = (void *)META_LOG_HEAD };
-	MDB_val v = { .mv_size = 8, .mv_data = be };
-	return idx_errno(mdb_put(mtxn, env->dbi[DBI_META], &k, &v, 0));
+	return meta_put_be64(env, mtxn, META_LOG_HEAD, end);
 }
 
 int wal_pending(struct idx_env *env, MDB_txn *rtxn, uint64_t last_txnid, unsigned *ret_frames)
@@ -424,6 +441,16 @@ int wal_begin(struct idx_txn *txn)
 	 */
 	if (head - env->wal_tail > env->wal_capacity / 2 || env->wal_tail > head)
 		r = lowest_named(txn, head, &env->wal_tail);
+	return r;
+}
+
+int wal_end(struct idx_txn *txn)
+{
+	int r = 0;
+	if (txn->wal_data && !txn->wal_failed)
+		r = wal_write_frame(txn);
+	if (r == 0 && txn->wal_off != txn->wal_start)
+		r = meta_put_be64(txn->env, txn->mdb, META_LOG_HEAD, txn->wal_off);
 	return r;
 }
 

@@ -69,6 +69,13 @@ int wal_write_frame(struct idx_txn *txn);
 
 /* Where a logged txn just begun (after the replay) writes its frames. */
 int wal_begin(struct idx_txn *txn);
+/*
+ * Before a logged txn commits: its records name bytes of its next frame, so
+ * that frame goes first (unless the log failed: then the caller has written
+ * those blocks back, idx_txn_log_usable()).  Then the head moves past the
+ * txn's frames, whose bytes committed records may name (invariant 5).
+ */
+int wal_end(struct idx_txn *txn);
 
 /* Reads @len bytes at log position @lsn. */
 int wal_read_data(struct idx_txn *txn, uint64_t lsn, void *buf, size_t len);

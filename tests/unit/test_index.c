@@ -904,6 +904,36 @@ static void wal_replay(void)
 	idx_env_close(env);
 }
 
+/*
+ * The log's size: a multiple of 4096 from 64 KiB to 1 TiB, and fixed while a
+ * committed record names bytes in the log; a bad stored size is corruption.
+ */
+static void log_size_rules(void)
+{
+	struct idx_env *env = open_new("log-size");
+	struct idx_txn *txn = begin(env, 0);
+	CHECK_EQ(idx_log_set_size(txn, 60 * 1024), -EINVAL);          /* below 64 KiB */
+	CHECK_EQ(idx_log_set_size(txn, 64 * 1024 + 512), -EINVAL);    /* not a multiple of 4096 */
+	CHECK_EQ(idx_log_set_size(txn, (1ull << 40) + 4096), -EINVAL); /* past 1 TiB */
+	CHECK_OK(idx_log_set_size(txn, 128 * 1024));
+	CHECK_OK(idx_txn_commit(txn));
+
+	txn = begin(env, IDX_TXN_LOGGED);
+	CHECK_EQ(idx_txn_log_size(txn), 128 * 1024);
+	static const char bytes[] = "bytes";
+	struct idx_journal_rec rec = { .ino = 5, .block = 0, .offset = 0, .length = 5,
+				       .data = bytes };
+	uint64_t lsn;
+	CHECK_OK(idx_journal_put(txn, 1, &rec, &lsn));
+	CHECK_OK(idx_txn_commit(txn));   /* writes the frame holding the bytes first */
+	txn = begin(env, 0);
+	CHECK_EQ(idx_log_set_size(txn, 256 * 1024), -EBUSY);   /* the record's offset would move */
+	CHECK_OK(idx_journal_del_tree(txn, 1));
+	CHECK_OK(idx_log_set_size(txn, 256 * 1024));
+	CHECK_OK(idx_txn_commit(txn));
+	idx_env_close(env);
+}
+
 int main(void)
 {
 	RUN(env_open_missing_and_reopen);
@@ -923,5 +953,6 @@ int main(void)
 	RUN(reopened_by_new_process);
 	RUN(corrupt_index_is_euclean);
 	RUN(wal_replay);
+	RUN(log_size_rules);
 	return test_exit();
 }
