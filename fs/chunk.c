@@ -957,6 +957,18 @@ int chunk_put_prepared(struct chunk_store *cs, struct idx_txn *txn, const struct
 	return ensure_present(cs, id, data, len, flags, false);
 }
 
+int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
+			   const struct idx_chunk_id *id)
+{
+	struct idx_chunk rec;
+	if (idx_txn_is_rdonly(txn))
+		return -EROFS;
+	int r = idx_chunk_get(txn, id, &rec);
+	if (r != -ENOENT)
+		return r;   /* 0: a record names it, live or dead, so the file is not ours */
+	return chunk_recycle(cs, id);
+}
+
 struct id_list {
 	struct idx_chunk_id *ids;
 	size_t n, cap;

@@ -106,6 +106,14 @@ int chunk_prepare(struct chunk_store *cs, const void *data, size_t len, unsigned
 		  struct idx_chunk_id *ret_id);
 int chunk_put_prepared(struct chunk_store *cs, struct idx_txn *txn, const struct idx_chunk_id *id,
 		       const void *data, size_t len, unsigned flags);
+/*
+ * Removes the file of a prepared chunk that will not be put after all,
+ * inside write transaction @txn, unless a record names the chunk (then the
+ * file is that record's).  Whoever prepared the same chunk meanwhile finds
+ * the file gone in chunk_put_prepared() and writes it again.
+ */
+int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
+			   const struct idx_chunk_id *id);
 
 /*
  * Removes the file and the record of every dead chunk (reference count 0),
