@@ -508,7 +508,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	r = write_mount_record(store, cfg->mountpoint, cfg->spec, record, sizeof(record));
 	if (r < 0)
 		syslog(LOG_WARNING, "volfs %s: cannot record the mount: %s", cfg->spec, strerror(-r));
-	r = vfs_start_flusher(vfs);
+	r = vfs_start_threads(vfs);
 	if (r == 0 && !rdonly) {
 		char path[PATH_MAX];
 		control_path(store->path, vol.id, path, sizeof(path));
@@ -516,7 +516,7 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	}
 	if (r < 0) {
 		fuse_session_unmount(se);
-		status = startup_fail(su, "cannot start the flusher or the control socket: %s",
+		status = startup_fail(su, "cannot start the background threads or the control socket: %s",
 				      strerror(-r));
 		goto out_signals;
 	}

@@ -296,19 +296,25 @@ int vfs_make_durable(struct vfs *vfs)
  * all journaled stay: they are durable, and are written back when the
  * dirty limit, the journal's bounds, a close or a snapshot ask for it.
  */
+/* With vfs->lock held: sleeps a tick (10 ms), or until vfs_close() wakes the background threads. */
+static void background_tick(struct vfs *vfs)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 10 * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&vfs->wake, &vfs->lock, &until);
+}
+
 static void *flusher_main(void *arg)
 {
 	struct vfs *vfs = arg;
 	pthread_mutex_lock(&vfs->lock);
 	while (!vfs->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 10 * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&vfs->wake, &vfs->lock, &until);
+		background_tick(vfs);
 		if (vfs->stopping)
 			break;
 		unsigned interval = vfs->opts.commit_interval_ms;
@@ -332,7 +338,36 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
-int vfs_start_flusher(struct vfs *vfs)
+/*
+ * The cleaner: writes journaled buffers back a few steps before the
+ * journal's bounds, so that fsync need not; the chunk files are written
+ * without the lock (vfs_internal.h invariant 8).
+ */
+static void *cleaner_main(void *arg)
+{
+	struct vfs *vfs = arg;
+	pthread_mutex_lock(&vfs->lock);
+	while (!vfs->stopping) {
+		struct clean_work *w = data_clean_pick(vfs);
+		if (!w) {
+			background_tick(vfs);
+			continue;
+		}
+		pthread_mutex_unlock(&vfs->lock);
+		data_clean_write(vfs, w);
+		pthread_mutex_lock(&vfs->lock);
+		int r = data_clean_install(vfs, w);
+		if (r < 0 && !vfs->broken)
+			syslog(LOG_WARNING, "volfs %s: background write-back: %s", vfs->name,
+			       strerror(-r));
+		if (r <= 0)
+			background_tick(vfs);   /* nothing done: not again at once */
+	}
+	pthread_mutex_unlock(&vfs->lock);
+	return NULL;
+}
+
+int vfs_start_threads(struct vfs *vfs)
 {
 	if (vfs->rdonly || vfs->flusher_started)
 		return 0;
@@ -340,6 +375,10 @@ int vfs_start_flusher(struct vfs *vfs)
 	if (r)
 		return -r;
 	vfs->flusher_started = true;
+	r = pthread_create(&vfs->cleaner, NULL, cleaner_main, vfs);
+	if (r)
+		return -r;   /* vfs_close() stops the flusher */
+	vfs->cleaner_started = true;
 	return 0;
 }
 
@@ -797,6 +836,8 @@ int vfs_close(struct vfs *vfs)
 	pthread_mutex_unlock(&vfs->lock);
 	if (vfs->flusher_started)
 		pthread_join(vfs->flusher, NULL);
+	if (vfs->cleaner_started)
+		pthread_join(vfs->cleaner, NULL);
 
 	pthread_mutex_lock(&vfs->lock);
 	if (vfs->htab && !vfs->rdonly && !vfs->broken) {

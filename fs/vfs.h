@@ -61,8 +61,11 @@ int vfs_recover(struct store *store, const char *volume);
 int vfs_close(struct vfs *vfs);
 /* Writes back all buffered data and commits durably. */
 int vfs_sync(struct vfs *vfs);
-/* Starts the background flusher (commit interval); stopped by vfs_close(). */
-int vfs_start_flusher(struct vfs *vfs);
+/*
+ * Starts the background threads, stopped by vfs_close(): the flusher (the
+ * commit interval) and the cleaner (write-back ahead of the journal's bounds).
+ */
+int vfs_start_threads(struct vfs *vfs);
 uint32_t vfs_block_size(const struct vfs *vfs);
 bool vfs_is_rdonly(const struct vfs *vfs);
 

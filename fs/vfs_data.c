@@ -70,9 +70,10 @@ static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 	vfs->dirty_bytes -= vfs->block_size;
 }
 
-/* Records that bytes [@lo, @hi) of @wb changed. */
-static void wb_mark(struct wblock *wb, uint32_t lo, uint32_t hi)
+/* Records that bytes [@lo, @hi) of @wb changed (invariant 3). */
+static void wb_mark(struct vfs *vfs, struct wblock *wb, uint32_t lo, uint32_t hi)
 {
+	wb->gen = ++vfs->wb_gen;
 	if (wb->dirty_lo == wb->dirty_hi) {
 		wb->dirty_lo = lo;
 		wb->dirty_hi = hi;
@@ -82,6 +83,12 @@ static void wb_mark(struct wblock *wb, uint32_t lo, uint32_t hi)
 		wb->dirty_lo = lo;
 	if (hi > wb->dirty_hi)
 		wb->dirty_hi = hi;
+}
+
+/* Does @wb hold what the index holds (invariant 3)? */
+static bool wb_clean(const struct wblock *wb)
+{
+	return wb->dirty_lo == wb->dirty_hi && !wb->journaled;
 }
 
 /* Deletes the journal records of block @i of @vn, if it has any (invariant 7). */
@@ -170,7 +177,8 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 		memset(data, 0, vfs->block_size);
 	}
 	memmove(&vn->wb[i + 1], &vn->wb[i], (vn->nwb - i) * sizeof(vn->wb[0]));
-	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data };   /* clean */
+	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data,
+				     .gen = ++vfs->wb_gen };   /* clean */
 	vn->nwb++;
 	if (vfs->dirty_bytes == 0)
 		clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
@@ -254,13 +262,13 @@ static uint32_t wb_stored_len(const struct vfs *vfs, const struct wblock *wb, ui
 	return size - start < wb->len ? (uint32_t)(size - start) : wb->len;
 }
 
-/* Writes buffer @i of @vn back into the batch, as an extent, and frees it. */
+/* Writes buffer @i of @vn back into the batch, as an extent (unless clean), and frees it. */
 static int wb_store(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, struct idx_inode *in,
 		    size_t i)
 {
 	struct wblock *wb = &vn->wb[i];
-	int r = store_block(vfs, txn, vn->ino, in, wb->block, wb->data,
-			    wb_stored_len(vfs, wb, in->size), NULL);
+	int r = wb_clean(wb) ? 0 : store_block(vfs, txn, vn->ino, in, wb->block, wb->data,
+					       wb_stored_len(vfs, wb, in->size), NULL);
 	if (r == 0)
 		r = wb_unjournal(vfs, txn, vn, i);
 	if (r == 0)
@@ -431,11 +439,51 @@ static uint64_t journal_high(const struct vfs *vfs)
 	return vfs->opts.dirty_limit / 4 * 3;
 }
 
+/*
+ * What to write back so that the journal keeps within its bounds
+ * (invariant 7): journal_target, the journaled bytes to come down to
+ * (UINT64_MAX: no need), and lsn_floor, below which no buffer's oldest
+ * record may stay (0: none).  @early: the cleaner's goal, a few steps
+ * ahead of fsync's (invariant 8).  False if there is nothing to do.
+ */
+struct journal_goal {
+	uint64_t journal_target;
+	uint64_t lsn_floor;
+};
+
+static bool journal_goal(const struct vfs *vfs, bool early, struct journal_goal *g)
+{
+	uint64_t step = trim_step(vfs), high = journal_high(vfs) - (early ? 2 * step : 0);
+	g->journal_target = vfs->journal_bytes < high ? UINT64_MAX : high - step;
+	g->lsn_floor = 0;
+	if (vfs->txn && vfs->journal_bytes) {
+		/* older than @age: written back, with those a sixteenth of the log younger */
+		uint64_t head = idx_txn_log_head(vfs->txn), size = idx_txn_log_size(vfs->txn);
+		uint64_t age = early ? size / 8 * 3 : size / 2, keep = age - size / 16;
+		if (head - vfs->journal_lsn_floor > age && head > keep)
+			g->lsn_floor = head - keep;
+	}
+	return g->journal_target != UINT64_MAX || g->lsn_floor;
+}
+
+/* Raises journal_lsn_floor to the oldest record a buffer still has (the head if none). */
+static void journal_floor_update(struct vfs *vfs)
+{
+	uint64_t floor = vfs->txn ? idx_txn_log_head(vfs->txn) : UINT64_MAX;
+	for (size_t h = 0; h < vfs->hsize; h++)
+		for (struct vnode *vn = vfs->htab[h]; vn; vn = vn->hnext)
+			for (size_t i = 0; i < vn->nwb; i++)
+				if (vn->wb[i].journaled && vn->wb[i].journal_lsn < floor)
+					floor = vn->wb[i].journal_lsn;
+	if (floor != UINT64_MAX && floor > vfs->journal_lsn_floor)
+		vfs->journal_lsn_floor = floor;
+}
+
 struct trim_pick {
 	struct vnode *vn;
 	uint64_t block;
 	uint32_t journaled;
-	uint64_t lsn;         /* of its oldest record; UINT64_MAX if none */
+	bool clean;
 };
 
 static int by_journaled_desc(const void *a, const void *b)
@@ -443,6 +491,12 @@ static int by_journaled_desc(const void *a, const void *b)
 	uint32_t x = ((const struct trim_pick *)a)->journaled;
 	uint32_t y = ((const struct trim_pick *)b)->journaled;
 	return (x < y) - (x > y);
+}
+
+static int by_clean_then_journaled(const void *a, const void *b)
+{
+	bool x = ((const struct trim_pick *)a)->clean, y = ((const struct trim_pick *)b)->clean;
+	return x != y ? (x ? -1 : 1) : by_journaled_desc(a, b);
 }
 
 static int by_vnode_and_block(const void *a, const void *b)
@@ -454,49 +508,74 @@ static int by_vnode_and_block(const void *a, const void *b)
 }
 
 /*
- * Writes back buffers: those whose oldest journal record's bytes lie below
- * log position @lsn_floor, then those with the most journaled bytes (each
- * frees a block of memory and the most journal), until dirty_bytes is at
- * most @dirty_target and journal_bytes at most @journal_target.
+ * The buffers to write back (only journaled ones with @journaled_only), in
+ * the order to take them: first those whose oldest record's bytes lie
+ * below log position @lsn_floor (*ret_old of them), then, with
+ * @clean_first, the clean ones (freeing them costs nothing), then those
+ * with the most journaled bytes (each frees the most journal).
  */
-static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_target,
-		     uint64_t lsn_floor)
+static int trim_candidates(struct vfs *vfs, uint64_t lsn_floor, bool journaled_only,
+			   bool clean_first, struct trim_pick **ret, size_t *ret_n, size_t *ret_old)
 {
 	struct trim_pick *picks = NULL;
 	size_t n = 0, cap = 0, old = 0;
-	if (vfs->dirty_bytes <= dirty_target && vfs->journal_bytes <= journal_target &&
-	    vfs->journal_lsn_floor >= lsn_floor)
-		return 0;
-	/* of what stays journaled: new records name bytes past the head */
-	uint64_t floor = vfs->txn ? idx_txn_log_head(vfs->txn) : vfs->journal_lsn_floor;
 	for (size_t h = 0; h < vfs->hsize; h++)
 		for (struct vnode *vn = vfs->htab[h]; vn; vn = vn->hnext)
 			for (size_t i = 0; i < vn->nwb; i++) {
 				const struct wblock *wb = &vn->wb[i];
+				if (journaled_only && !wb->journaled)
+					continue;
 				if (ARRAY_RESERVE(picks, n, cap, 64) < 0) {
 					free(picks);
-					return data_flush_all(vfs);   /* the bounds hold all the same */
+					return -ENOMEM;
 				}
-				uint64_t lsn = wb->journaled ? wb->journal_lsn : UINT64_MAX;
-				picks[n] = (struct trim_pick){ vn, wb->block, wb->journaled, lsn };
-				if (lsn < lsn_floor) {   /* too old: first in line */
+				picks[n] = (struct trim_pick){ vn, wb->block, wb->journaled, wb_clean(wb) };
+				if (wb->journaled && wb->journal_lsn < lsn_floor) {   /* first in line */
 					struct trim_pick t = picks[old];
 					picks[old++] = picks[n];
 					picks[n] = t;
 				}
 				n++;
 			}
-	qsort(picks + old, n - old, sizeof(*picks), by_journaled_desc);
-	/* the old ones, then the fewest buffers that bring both under their targets */
+	qsort(picks + old, n - old, sizeof(*picks),
+	      clean_first ? by_clean_then_journaled : by_journaled_desc);
+	*ret = picks;
+	*ret_n = n;
+	*ret_old = old;
+	return 0;
+}
+
+/* How many of @picks to take: the old ones, then until both targets are met, at most @max. */
+static size_t trim_count(const struct vfs *vfs, const struct trim_pick *picks, size_t n,
+			 size_t old, uint64_t dirty_target, uint64_t journal_target, size_t max)
+{
 	uint64_t dirty = vfs->dirty_bytes, journal = vfs->journal_bytes;
 	size_t k = 0;
-	while (k < n && (k < old || dirty > dirty_target || journal > journal_target)) {
+	while (k < n && k < max && (k < old || dirty > dirty_target || journal > journal_target)) {
 		dirty -= vfs->block_size;
 		journal -= picks[k++].journaled;
 	}
-	for (size_t i = k; i < n; i++)
-		if (picks[i].lsn < floor)
-			floor = picks[i].lsn;
+	return k;
+}
+
+/*
+ * Writes back and frees buffers: those whose oldest journal record's bytes
+ * lie below log position @lsn_floor, then, until dirty_bytes is at most
+ * @dirty_target and journal_bytes at most @journal_target, the clean ones
+ * (if memory is the need) and those with the most journaled bytes.
+ */
+static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_target,
+		     uint64_t lsn_floor)
+{
+	struct trim_pick *picks;
+	size_t n, old;
+	if (vfs->dirty_bytes <= dirty_target && vfs->journal_bytes <= journal_target &&
+	    vfs->journal_lsn_floor >= lsn_floor)
+		return 0;
+	if (trim_candidates(vfs, lsn_floor, false, vfs->dirty_bytes > dirty_target,
+			    &picks, &n, &old) < 0)
+		return data_flush_all(vfs);   /* the bounds hold all the same */
+	size_t k = trim_count(vfs, picks, n, old, dirty_target, journal_target, SIZE_MAX);
 	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
 	uint64_t *blocks = malloc((k ? k : 1) * sizeof(*blocks));
 	if (!blocks) {
@@ -513,8 +592,7 @@ static int data_trim(struct vfs *vfs, uint64_t dirty_target, uint64_t journal_ta
 			r = r2;
 		vnode_put_if_idle(vfs, vn);
 	}
-	if (r == 0 && floor > vfs->journal_lsn_floor)
-		vfs->journal_lsn_floor = floor;
+	journal_floor_update(vfs);
 	free(blocks);
 	free(picks);
 	return r;
@@ -528,23 +606,13 @@ static int enforce_dirty_limit(struct vfs *vfs)
 	return data_trim(vfs, vfs->opts.dirty_limit - trim_step(vfs), UINT64_MAX, 0);
 }
 
-/*
- * Invariant 7: the journal back under its high-water mark, a step below it;
- * and no journaled bytes more than a quarter of the log behind its head,
- * those a step younger written back with them.
- */
+/* Invariant 7: the journal a step below its bounds, should the cleaner lag behind. */
 static int relieve_journal(struct vfs *vfs)
 {
-	uint64_t lsn_floor = 0;
-	if (vfs->txn && vfs->journal_bytes) {
-		uint64_t head = idx_txn_log_head(vfs->txn), size = idx_txn_log_size(vfs->txn);
-		if (head - vfs->journal_lsn_floor > size / 4 && head > size / 4 - size / 32)
-			lsn_floor = head - (size / 4 - size / 32);
-	}
-	/* data_trim() returns at once when neither bound is passed */
-	uint64_t target = vfs->journal_bytes < journal_high(vfs) ? UINT64_MAX :
-			  journal_high(vfs) - trim_step(vfs);
-	return data_trim(vfs, UINT64_MAX, target, lsn_floor);
+	struct journal_goal g;
+	if (!journal_goal(vfs, false, &g))
+		return 0;
+	return data_trim(vfs, UINT64_MAX, g.journal_target, g.lsn_floor);
 }
 
 int data_flush_journaled(struct vfs *vfs)
@@ -557,6 +625,147 @@ int data_journal_all(struct vfs *vfs)
 	int r = relieve_journal(vfs);
 	int r2 = write_back_all(vfs, true);
 	return r ? r : r2;
+}
+
+/* ---- the cleaner (invariant 8) ------------------------------------------------- */
+
+/* The most a pass copies: bounds the memory the cleaner holds beyond the dirty limit. */
+#define CLEAN_MAX_BYTES (8u << 20)
+
+struct clean_item {
+	uint64_t ino, block, gen;
+	uint32_t len;                /* stored length when copied */
+	bool inline_ok;              /* block 0 of a small file: no chunk (store_block) */
+	int result;                  /* of chunk_prepare(); 1: no chunk to write */
+	bool installed;
+	struct idx_chunk_id id;
+	uint8_t *data;               /* the copy, @len bytes */
+};
+
+struct clean_work {
+	size_t n;
+	struct clean_item item[];
+};
+
+static void clean_work_free(struct clean_work *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->item[i].data);
+	free(w);
+}
+
+struct clean_work *data_clean_pick(struct vfs *vfs)
+{
+	struct journal_goal g;
+	struct trim_pick *picks;
+	struct idx_txn *txn;
+	size_t n, old;
+	if (vfs->rdonly || vfs->broken || !vfs->journal_bytes || !journal_goal(vfs, true, &g))
+		return NULL;
+	if (trim_candidates(vfs, g.lsn_floor, true, false, &picks, &n, &old) < 0)
+		return NULL;
+	size_t max = CLEAN_MAX_BYTES / vfs->block_size ? CLEAN_MAX_BYTES / vfs->block_size : 1;
+	size_t k = trim_count(vfs, picks, n, old, UINT64_MAX, g.journal_target, max);
+	if (!k) {   /* the floor was low only because buffers with old records went */
+		journal_floor_update(vfs);
+		free(picks);
+		return NULL;
+	}
+	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
+	struct clean_work *w = calloc(1, sizeof(*w) + k * sizeof(w->item[0]));
+	if (!w || vfs_read_txn(vfs, &txn) < 0) {
+		free(w);
+		free(picks);
+		return NULL;
+	}
+	struct idx_inode in;
+	for (size_t i = 0; i < k; i++) {
+		struct vnode *vn = picks[i].vn;
+		if ((i == 0 || vn != picks[i - 1].vn) && vfs_inode_get(vfs, txn, vn->ino, &in) < 0)
+			in.size = 0;   /* gone: its buffers are not for the cleaner */
+		const struct wblock *wb = wb_find(vn, picks[i].block);
+		uint32_t len = wb_stored_len(vfs, wb, in.size);
+		uint8_t *copy = len ? malloc(len) : NULL;
+		if (!copy)
+			continue;
+		memcpy(copy, wb->data, len);
+		w->item[w->n++] = (struct clean_item){
+			.ino = vn->ino, .block = wb->block, .gen = wb->gen, .len = len,
+			.inline_ok = wb->block == 0 && in.size <= INLINE_FILE_MAX,
+			.result = 1, .data = copy,
+		};
+	}
+	vfs_read_done(vfs, txn);
+	free(picks);
+	if (!w->n) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void data_clean_write(struct vfs *vfs, struct clean_work *w)
+{
+	unsigned flags = vfs->opts.verify_dedup ? CHUNK_VERIFY : 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct clean_item *it = &w->item[i];
+		if (!it->inline_ok && !chunk_is_zero(it->data, it->len))
+			it->result = chunk_prepare(vfs->store->chunks, it->data, it->len, flags,
+						   &it->id);
+	}
+}
+
+/* Puts the extents of @w's items of one file (@a to @b) whose buffers did not change. */
+static int clean_install_file(struct vfs *vfs, struct idx_txn *txn, struct clean_work *w,
+			      size_t a, size_t b, size_t *cleaned)
+{
+	struct vnode *vn = vnode_find(vfs, w->item[a].ino);
+	struct idx_inode in;
+	if (!vn || vfs_inode_get(vfs, txn, vn->ino, &in) < 0)
+		return 0;   /* gone meanwhile: its copies are stale */
+	uint64_t blocks_before = in.blocks;
+	int r = 0;
+	for (size_t i = a; i < b && r == 0; i++) {
+		struct clean_item *it = &w->item[i];
+		struct wblock *wb = wb_find(vn, it->block);
+		if (it->result < 0 || !wb || wb->gen != it->gen ||
+		    wb_stored_len(vfs, wb, in.size) != it->len)
+			continue;   /* changed (stale), or its chunk could not be written */
+		r = store_block(vfs, txn, vn->ino, &in, it->block, it->data, it->len,
+				it->result == 0 ? &it->id : NULL);
+		if (r == 0)
+			r = wb_unjournal(vfs, txn, vn, (size_t)(wb - vn->wb));
+		if (r == 0) {
+			wb->dirty_lo = wb->dirty_hi = 0;   /* clean: kept for the next write */
+			it->installed = true;
+			(*cleaned)++;
+		}
+	}
+	if (in.blocks != blocks_before && !vfs->broken) {
+		int r2 = vfs_inode_put(vfs, txn, vn->ino, &in);
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
+int data_clean_install(struct vfs *vfs, struct clean_work *w)
+{
+	struct idx_txn *txn;
+	size_t cleaned = 0;
+	int r = vfs_write_txn(vfs, &txn);
+	for (size_t a = 0, b; a < w->n && r == 0; a = b) {
+		for (b = a; b < w->n && w->item[b].ino == w->item[a].ino; b++)
+			;
+		r = clean_install_file(vfs, txn, w, a, b, &cleaned);
+	}
+	/* the stale copies' chunks: after every put, which may name the same chunk */
+	for (size_t i = 0; i < w->n && r == 0 && !vfs->broken; i++)
+		if (w->item[i].result == 0 && !w->item[i].installed)
+			(void)chunk_discard_prepared(vfs->store->chunks, txn, &w->item[i].id);
+	journal_floor_update(vfs);
+	clean_work_free(w);
+	return r < 0 ? r : (int)cleaned;
 }
 
 /* ---- the journal after a crash ------------------------------------------------ */
@@ -610,7 +819,7 @@ static int replay_record(const struct idx_journal_rec *rec, void *arg)
 		r = journal_apply(vfs, rp->txn, rec, wb->data, &wb->len, in.size);
 	if (r < 0)
 		return r;
-	wb_mark(wb, rec->offset, rec->offset + rec->length);
+	wb_mark(vfs, wb, rec->offset, rec->offset + rec->length);
 	if (!wb->journaled || rec->lsn < wb->journal_lsn)
 		wb->journal_lsn = rec->lsn;
 	wb->journaled += rec->length;   /* so that writing it back deletes the record */
@@ -722,7 +931,7 @@ int data_free(struct vfs *vfs, struct idx_txn *txn, uint64_t ino)
 static int wb_changed_in_place(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
 			       struct idx_inode *in, size_t i, uint32_t lo, uint32_t hi)
 {
-	wb_mark(&vn->wb[i], lo, hi);
+	wb_mark(vfs, &vn->wb[i], lo, hi);
 	return vn->wb[i].journaled ? wb_store(vfs, txn, vn, in, i) : 0;
 }
 
@@ -794,6 +1003,7 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 			 * bytes past the end (invariants 4 and 7).
 			 */
 			memset(wb->data + cut, 0, vfs->block_size - cut);
+			wb_mark(vfs, wb, cut, wb->len);
 			wb->len = cut;
 			r = wb_store(vfs, txn, vn, in, (size_t)(wb - vn->wb));
 		}
@@ -1180,7 +1390,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 				memcpy(wb->data + o, src + done, n);
 				if (wb->len < o + n)
 					wb->len = o + n;
-				wb_mark(wb, o, o + n);
+				wb_mark(vfs, wb, o, o + n);
 			}
 		}
 		if (r < 0)

@@ -14,7 +14,11 @@
  *     chunks_unsynced tells whether any were written since.
  *  3. A block is either buffered (a wblock of its vnode) or as the index
  *     says; a read looks at the buffer first.  Buffered blocks never lie past
- *     the file's size.
+ *     the file's size.  A buffer is clean when it holds what the index holds
+ *     (no changes marked, none journaled): loaded and not yet changed, or
+ *     written back by the cleaner and kept.  Writing a clean buffer back is
+ *     freeing it.  Every change to a buffer's bytes is marked and gives it a
+ *     new generation (vfs->wb_gen counts them).
  *  4. Every extent lies below the file's size: truncation trims or drops
  *     what it cuts, so bytes past EOF are never stored.
  *  5. dirty_bytes counts buffered block memory; a writer that finds it past
@@ -32,13 +36,23 @@
  *     three quarters full writes back the most journaled buffers until it is
  *     a step below that, never every buffer at once.  The records' bytes are
  *     in the write-ahead log, whose space is reused round and round: one
- *     that finds a buffer's oldest record more than a quarter of the log
- *     behind the head writes back the buffers that old and a step younger
- *     (index/wal.h invariant 5).  A journaled buffer
- *     changes only by writes (truncation and hole punching write it back
+ *     that finds a buffer's oldest record more than half the log behind the
+ *     head writes back the buffers that old and a sixteenth of the log
+ *     younger (index/wal.h invariant 5).  The cleaner thread works ahead of
+ *     both bounds (invariant 8), so that fsync rarely meets them.  A
+ *     journaled buffer changes only by writes (truncation and hole punching write it back
  *     first), and writing a block back, or replacing or dropping it, deletes
  *     its records in the same batch.  So after a crash, the extent with its
  *     records laid over it is the block as of the last commit.
+ *  8. The cleaner writes a buffer back in three steps: with the lock it
+ *     copies the buffer and notes its generation; without the lock it
+ *     writes the copy's chunk (the slow part: hashing, a file); with the
+ *     lock again it puts the extent and deletes the block's records only if
+ *     the buffer still has that generation and stored length, and keeps the
+ *     buffer, clean.  Otherwise the copy is stale: its chunk is discarded
+ *     unless a record names it.  So a write never waits for a chunk file
+ *     being written by the cleaner, and the cleaner never stores bytes older
+ *     than the buffer's.
  */
 #ifndef VOLFS_FS_VFS_INTERNAL_H
 #define VOLFS_FS_VFS_INTERNAL_H
@@ -56,6 +70,7 @@ struct wblock {
 	uint32_t journaled;  /* bytes of it in the journal: records exist iff > 0 */
 	uint64_t journal_lsn; /* journaled: log position of its oldest record's bytes */
 	uint32_t next_seq;   /* of its next journal record */
+	uint64_t gen;        /* changes whenever its bytes do (invariant 3) */
 	uint8_t *data;       /* block_size bytes; zero past len */
 };
 
@@ -91,7 +106,8 @@ struct vfs {
 	uint64_t txn_changes;
 	bool chunks_unsynced;
 	bool broken;                     /* an internal error: read-only from now on */
-	uint64_t dirty_bytes;
+	uint64_t dirty_bytes;            /* buffer memory, clean buffers included */
+	uint64_t wb_gen;                 /* the last generation given to a buffer */
 	struct timespec dirty_since;     /* buffered changes older than this are durable */
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	uint64_t journal_lsn_floor;      /* no journaled buffer's journal_lsn is below */
@@ -105,9 +121,11 @@ struct vfs {
 	vfs_writeback_fn kernel_writeback;   /* set once, before serving */
 	void *kernel_writeback_arg;
 
-	pthread_cond_t wake;             /* the flusher's timer, with lock */
+	pthread_cond_t wake;             /* the flusher's and cleaner's timer, with lock */
 	pthread_t flusher;
 	bool flusher_started;
+	pthread_t cleaner;
+	bool cleaner_started;
 
 	/* the txn thread (invariant 6) and its one request at a time */
 	pthread_t txn_thread;
@@ -201,5 +219,17 @@ int data_flush_journaled(struct vfs *vfs);
 int data_journal_all(struct vfs *vfs);
 /* Frees the buffers of @vn without writing them (the file is gone). */
 void data_drop_buffers(struct vfs *vfs, struct vnode *vn);
+
+/*
+ * The cleaner's three steps (invariant 8); the lock is held for the first
+ * and the last, not for the second.  data_clean_pick() returns the work, or
+ * NULL when the journal is a step below its bounds (or on -ENOMEM);
+ * data_clean_install() frees it and returns how many buffers it cleaned, or
+ * a negative errno.
+ */
+struct clean_work;
+struct clean_work *data_clean_pick(struct vfs *vfs);
+void data_clean_write(struct vfs *vfs, struct clean_work *w);
+int data_clean_install(struct vfs *vfs, struct clean_work *w);
 
 #endif

@@ -437,9 +437,11 @@ int wal_begin(struct idx_txn *txn)
 	/*
 	 * Invariant 5.  The tail only rises (records are deleted, and new ones
 	 * name bytes past the head), so a tail found once stays a safe bound;
-	 * look again, at what is committed, when half the log seems in use.
+	 * look again, at what is committed, when five eighths of the log seem
+	 * in use: past the half at which the daemon writes back the buffers
+	 * whose records are old, so that one look lasts a while.
 	 */
-	if (head - env->wal_tail > env->wal_capacity / 2 || env->wal_tail > head)
+	if (head - env->wal_tail > env->wal_capacity / 8 * 5 || env->wal_tail > head)
 		r = lowest_named(txn, head, &env->wal_tail);
 	return r;
 }

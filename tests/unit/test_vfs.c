@@ -1260,6 +1260,112 @@ static void test_journal_trimmed(void)
 	CHECK_OK(env_close());
 }
 
+#define CLEAN_BLOCKS 48
+#define CLEAN_HOT 5                 /* the block written most, and again mid-clean */
+#define CLEAN_FILE (CLEAN_BLOCKS * 16 * KiB)
+#define CLEAN_ROUNDS 97             /* of 8 writes and an fsync: about 740,000 bytes journaled */
+
+/* Write @i of the cleaner case: 1000 bytes, every 20th into the hot block. */
+static void clean_write(unsigned i, uint64_t *off, size_t *n)
+{
+	uint64_t block = i % 20 == 0 ? CLEAN_HOT : (i * 7919u) % CLEAN_BLOCKS;
+	*n = 1000;
+	*off = block * 16 * KiB + (i * 104729u) % (16 * KiB - *n);
+}
+
+static struct wblock *buffer_of(uint64_t ino, uint64_t block)
+{
+	struct vnode *vn = vnode_find(T.vfs, ino);
+	for (size_t i = 0; vn && i < vn->nwb; i++)
+		if (vn->wb[i].block == block)
+			return &vn->wb[i];
+	return NULL;
+}
+
+/*
+ * In a child: fsync'd small writes up to the cleaner's mark (3/4 of the
+ * 1 MiB dirty limit, less two 32 KiB steps), below fsync's own; then the
+ * cleaner's steps, with a write to the hot block while its chunks are
+ * written; then an fsync, and a crash.
+ */
+static int clean_then_crash(uint64_t ino)
+{
+	unsigned i = 0;
+	for (unsigned round = 0; round < CLEAN_ROUNDS; round++) {
+		for (unsigned k = 0; k < 8; k++, i++) {
+			uint64_t off;
+			size_t n;
+			clean_write(i, &off, &n);
+			int r = write_pat(ino, off, n, i + 2, NULL);
+			if (r)
+				return r;
+		}
+		int r = vfs_fsync(T.vfs, ino, false);
+		if (r)
+			return r;
+	}
+	/* past the cleaner's mark, below fsync's: nothing was written back yet */
+	uint64_t journal = T.vfs->journal_bytes;
+	if (journal < 704 * KiB || journal >= 768 * KiB)
+		return 19;
+	struct vnode *vn = vnode_find(T.vfs, ino);
+	size_t buffers = vn ? vn->nwb : 0;
+	int chunks = count_chunks();
+
+	pthread_mutex_lock(&T.vfs->lock);
+	struct clean_work *w = data_clean_pick(T.vfs);
+	pthread_mutex_unlock(&T.vfs->lock);
+	if (!w)
+		return 20;
+	data_clean_write(T.vfs, w);
+	/* the hot block, the most journaled, was copied: this write makes the copy stale */
+	int r = write_pat(ino, CLEAN_HOT * 16 * KiB + 10, 20, 99, NULL);
+	if (r)
+		return r;
+	pthread_mutex_lock(&T.vfs->lock);
+	int cleaned = data_clean_install(T.vfs, w);
+	struct wblock *hot = buffer_of(ino, CLEAN_HOT);
+	bool hot_kept = hot && hot->journaled && hot->dirty_hi > hot->dirty_lo;
+	uint64_t journal_after = T.vfs->journal_bytes;
+	size_t buffers_after = vn->nwb;
+	pthread_mutex_unlock(&T.vfs->lock);
+	if (cleaned <= 0)
+		return cleaned < 0 ? cleaned : 21;
+	if (!hot_kept || journal_after >= journal)
+		return 22;            /* the stale copy was not stored; the others' records went */
+	if (buffers_after != buffers)
+		return 23;            /* cleaned buffers stay, for the next write */
+	if (count_chunks() != chunks + cleaned)
+		return 24;            /* one new chunk per cleaned buffer; the stale one's went */
+	return vfs_fsync(T.vfs, ino, false);
+}
+
+/*
+ * The cleaner (vfs_internal.h invariant 8) writes journaled buffers back
+ * without the volume lock, a step before fsync would; a buffer written to
+ * meanwhile keeps its journal and its change.  After a crash every fsync'd
+ * write is there.
+ */
+static void test_cleaner(void)
+{
+	static uint8_t model[CLEAN_FILE];
+	uint64_t ino;
+
+	CHECK_OK(one_committed_file("cleaner", CLEAN_FILE, model, &ino));
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	CHECK_OK(crash_after(clean_then_crash, ino));
+	for (unsigned i = 0; i < CLEAN_ROUNDS * 8; i++) {
+		uint64_t off;
+		size_t n;
+		clean_write(i, &off, &n);
+		fill_pat(model + off, n, off, i + 2);
+	}
+	fill_pat(model + CLEAN_HOT * 16 * KiB + 10, 20, CLEAN_HOT * 16 * KiB + 10, 99);
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));   /* replays */
+	CHECK_OK(read_equals(ino, 0, CLEAN_FILE, model));
+	CHECK_OK(env_close());
+}
+
 /* Four small writes, not fsync'd, then the flusher's commit interval; dies unclosed. */
 static int small_writes_then_interval(uint64_t ino)
 {
@@ -1271,7 +1377,7 @@ static int small_writes_then_interval(uint64_t ino)
 		if (r)
 			return r;
 	}
-	int r = vfs_start_flusher(T.vfs);
+	int r = vfs_start_threads(T.vfs);
 	for (int tries = 0; r == 0 && records < 4 && tries < 100; tries++) {
 		usleep(50 * 1000);
 		r = journal_records(&records);
@@ -2420,6 +2526,7 @@ int main(void)
 	RUN_CASE(test_journal_offline_tools);
 	RUN_CASE(test_journal_trimmed);
 	RUN_CASE(test_journal_interval);
+	RUN_CASE(test_cleaner);
 	RUN_CASE(test_log_refused);
 	RUN_CASE(test_log_wraps);
 	return test_exit();
