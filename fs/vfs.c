@@ -288,14 +288,6 @@ int vfs_make_durable(struct vfs *vfs)
 	return vfs_commit(vfs);
 }
 
-/*
- * The flusher: every few milliseconds, commit the batch when it is older
- * than the commit interval, or when a buffered change not yet durable may
- * be, first journaling or writing back every such change; or commit it
- * when another writer waits for LMDB's lock.  Buffers whose changes are
- * all journaled stay: they are durable, and are written back when the
- * dirty limit, the journal's bounds, a close or a snapshot ask for it.
- */
 /* With vfs->lock held: sleeps a tick (10 ms), or until vfs_close() wakes the background threads. */
 static void background_tick(struct vfs *vfs)
 {
@@ -309,6 +301,14 @@ static void background_tick(struct vfs *vfs)
 	pthread_cond_timedwait(&vfs->wake, &vfs->lock, &until);
 }
 
+/*
+ * The flusher: every few milliseconds, commit the batch when it is older
+ * than the commit interval, or when a buffered change not yet durable may
+ * be, first journaling or writing back every such change; or commit it
+ * when another writer waits for LMDB's lock.  Buffers whose changes are
+ * all journaled stay: they are durable, and are written back when the
+ * dirty limit, the journal's bounds, a close or a snapshot ask for it.
+ */
 static void *flusher_main(void *arg)
 {
 	struct vfs *vfs = arg;

@@ -323,6 +323,18 @@ static bool has_new_changes(const struct vnode *vn)
 	return false;
 }
 
+/* Ends a change of @ino's blocks that returned @r: puts the inode if its block count moved. */
+static int put_if_blocks_moved(struct vfs *vfs, struct idx_txn *txn, uint64_t ino,
+			       const struct idx_inode *in, uint64_t blocks_before, int r)
+{
+	if (in->blocks != blocks_before && !vfs->broken) {
+		int r2 = vfs_inode_put(vfs, txn, ino, in);
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
 /*
  * Writes back the buffers of @vn into the batch; with @journal, only those
  * whose change does not fit the journal, the rest going there.  With @only
@@ -377,12 +389,7 @@ static int write_back(struct vfs *vfs, struct vnode *vn, bool journal,
 			r = wb_store(vfs, txn, vn, &in, i);
 		}
 	}
-	if (in.blocks != blocks_before && !vfs->broken) {
-		int r2 = vfs_inode_put(vfs, txn, vn->ino, &in);
-		if (r == 0)
-			r = r2;
-	}
-	return r;
+	return put_if_blocks_moved(vfs, txn, vn->ino, &in, blocks_before, r);
 }
 
 int data_flush_vnode(struct vfs *vfs, struct vnode *vn)
@@ -741,12 +748,7 @@ static int clean_install_file(struct vfs *vfs, struct idx_txn *txn, struct clean
 			(*cleaned)++;
 		}
 	}
-	if (in.blocks != blocks_before && !vfs->broken) {
-		int r2 = vfs_inode_put(vfs, txn, vn->ino, &in);
-		if (r == 0)
-			r = r2;
-	}
-	return r;
+	return put_if_blocks_moved(vfs, txn, vn->ino, &in, blocks_before, r);
 }
 
 int data_clean_install(struct vfs *vfs, struct clean_work *w)

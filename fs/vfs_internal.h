@@ -40,9 +40,9 @@
  *     head writes back the buffers that old and a sixteenth of the log
  *     younger (index/wal.h invariant 5).  The cleaner thread works ahead of
  *     both bounds (invariant 8), so that fsync rarely meets them.  A
- *     journaled buffer changes only by writes (truncation and hole punching write it back
- *     first), and writing a block back, or replacing or dropping it, deletes
- *     its records in the same batch.  So after a crash, the extent with its
+ *     journaled buffer changes only by writes (truncation and hole punching
+ *     write it back first), and writing a block back, or replacing or
+ *     dropping it, deletes its records in the same batch.  So after a crash, the extent with its
  *     records laid over it is the block as of the last commit.
  *  8. The cleaner writes a buffer back in three steps: with the lock it
  *     copies the buffer and notes its generation; without the lock it
@@ -148,8 +148,8 @@ struct vfs {
 #define VFS_BATCH_MAX_CHANGES 10000
 /*
  * Most bytes a batch logs before it commits: bounds the work of a replay and
- * the pages LMDB holds in memory for the open batch (the log's own bound is
- * an eighth of it: batch_max_log()).  Journal records' bytes are in the log
+ * the pages LMDB holds in memory for the open batch (batch_max_log() also
+ * keeps it within an eighth of the log).  Journal records' bytes are in the log
  * and their LMDB records small, so 64 MiB holds few pages; it made random
  * 8 KiB writes with fsync 4-20% faster than 16 MiB in three paired runs
  * (docs/performance.md), with less than half as many commits.
