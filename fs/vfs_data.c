@@ -646,7 +646,7 @@ struct clean_item {
 	int result;                  /* of chunk_prepare(); 1: no chunk to write */
 	bool installed;
 	struct idx_chunk_id id;
-	uint8_t *data;               /* the copy, @len bytes */
+	uint8_t *data;               /* the copy, @len bytes of vfs->clean_copies */
 };
 
 struct clean_work {
@@ -654,11 +654,17 @@ struct clean_work {
 	struct clean_item item[];
 };
 
-static void clean_work_free(struct clean_work *w)
+/* Most buffers a pass copies, and the memory for their copies (kept from pass to pass). */
+static size_t clean_max_items(const struct vfs *vfs)
 {
-	for (size_t i = 0; i < w->n; i++)
-		free(w->item[i].data);
-	free(w);
+	size_t max = CLEAN_MAX_BYTES / vfs->block_size;
+	return max ? max : 1;
+}
+
+void data_clean_free(struct vfs *vfs)
+{
+	free(vfs->clean_copies);
+	vfs->clean_copies = NULL;
 }
 
 struct clean_work *data_clean_pick(struct vfs *vfs)
@@ -671,7 +677,7 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 		return NULL;
 	if (trim_candidates(vfs, g.lsn_floor, true, false, &picks, &n, &old) < 0)
 		return NULL;
-	size_t max = CLEAN_MAX_BYTES / vfs->block_size ? CLEAN_MAX_BYTES / vfs->block_size : 1;
+	size_t max = clean_max_items(vfs);
 	size_t k = trim_count(vfs, picks, n, old, UINT64_MAX, g.journal_target, max);
 	if (!k) {   /* the floor was low only because buffers with old records went */
 		journal_floor_update(vfs);
@@ -679,8 +685,10 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 		return NULL;
 	}
 	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
+	if (!vfs->clean_copies)
+		vfs->clean_copies = malloc(max * vfs->block_size);
 	struct clean_work *w = calloc(1, sizeof(*w) + k * sizeof(w->item[0]));
-	if (!w || vfs_read_txn(vfs, &txn) < 0) {
+	if (!w || !vfs->clean_copies || vfs_read_txn(vfs, &txn) < 0) {
 		free(w);
 		free(picks);
 		return NULL;
@@ -692,8 +700,8 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 			in.size = 0;   /* gone: its buffers are not for the cleaner */
 		const struct wblock *wb = wb_find(vn, picks[i].block);
 		uint32_t len = wb_stored_len(vfs, wb, in.size);
-		uint8_t *copy = len ? malloc(len) : NULL;
-		if (!copy)
+		uint8_t *copy = vfs->clean_copies + w->n * vfs->block_size;
+		if (!len)
 			continue;
 		memcpy(copy, wb->data, len);
 		w->item[w->n++] = (struct clean_item){
@@ -766,7 +774,7 @@ int data_clean_install(struct vfs *vfs, struct clean_work *w)
 		if (w->item[i].result == 0 && !w->item[i].installed)
 			(void)chunk_discard_prepared(vfs->store->chunks, txn, &w->item[i].id);
 	journal_floor_update(vfs);
-	clean_work_free(w);
+	free(w);
 	return r < 0 ? r : (int)cleaned;
 }
 

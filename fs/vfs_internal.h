@@ -112,6 +112,7 @@ struct vfs {
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	uint64_t journal_lsn_floor;      /* no journaled buffer's journal_lsn is below */
 	bool settling;                   /* vfs_commit() writes journaled blocks back */
+	uint8_t *clean_copies;           /* the cleaner's copies of buffers, kept between passes */
 	struct vnode **htab;
 	size_t hsize, hcount;
 	bool stopping;
@@ -235,5 +236,7 @@ struct clean_work;
 struct clean_work *data_clean_pick(struct vfs *vfs);
 void data_clean_write(struct vfs *vfs, struct clean_work *w);
 int data_clean_install(struct vfs *vfs, struct clean_work *w);
+/* Frees the memory the cleaner keeps between passes (at close). */
+void data_clean_free(struct vfs *vfs);
 
 #endif
