@@ -636,7 +636,7 @@ int data_journal_all(struct vfs *vfs)
 
 /* ---- the cleaner (invariant 8) ------------------------------------------------- */
 
-/* The most a pass copies: bounds the memory the cleaner holds beyond the dirty limit. */
+/* The most a pass copies, and so the memory the cleaner keeps beyond the dirty limit. */
 #define CLEAN_MAX_BYTES (8u << 20)
 
 struct clean_item {
@@ -654,7 +654,7 @@ struct clean_work {
 	struct clean_item item[];
 };
 
-/* Most buffers a pass copies, and the memory for their copies (kept from pass to pass). */
+/* Most buffers a pass copies: vfs->clean_copies holds that many blocks. */
 static size_t clean_max_items(const struct vfs *vfs)
 {
 	size_t max = CLEAN_MAX_BYTES / vfs->block_size;
