@@ -99,6 +99,9 @@ int idx_put_joined(struct idx_txn *txn, enum dbi_index db, MDB_val *key,
  * Does not fill ino, block, seq.
  */
 int journal_value_decode(const MDB_val *v, struct idx_journal_rec *ret);
+#define JOURNAL_KEY_SIZE 28   /* tree, ino, block, seq */
+/* Decodes a whole journal record, key (ino, block, seq) and value; -EUCLEAN if malformed. */
+int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret);
 
 /* A cursor on @db owned by @txn, positioned nowhere in particular. */
 int idx_cursor(struct idx_txn *txn, enum dbi_index db, MDB_cursor **ret_cursor);

@@ -606,7 +606,6 @@ int idx_orphan_foreach(struct idx_txn *txn, idx_orphan_fn fn, void *arg)
 
 /* ---- the write journal (schema.h) ------------------------------------------- */
 
-#define JOURNAL_KEY_SIZE 28   /* tree, ino, block, seq */
 
 int idx_journal_put(struct idx_txn *txn, uint64_t tree, const struct idx_journal_rec *rec,
 		    uint64_t *ret_lsn)
@@ -673,7 +672,7 @@ int idx_journal_read(struct idx_txn *txn, const struct idx_journal_rec *rec, voi
 	return r;
 }
 
-static int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret)
+int journal_decode(const MDB_val *k, const MDB_val *v, struct idx_journal_rec *ret)
 {
 	if (k->mv_size != JOURNAL_KEY_SIZE)
 		return -EUCLEAN;

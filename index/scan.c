@@ -189,7 +189,7 @@ const char *idx_record_check(enum idx_db db, const void *key, size_t klen,
 	}
 	case IDX_DB_JOURNAL: {
 		/* tree | ino | block | seq -> 'L' ref, or offset | bytes (format.md §4.10) */
-		if (klen != 28)
+		if (klen != JOURNAL_KEY_SIZE)
 			return "key is not 28 bytes";
 		struct idx_journal_rec rec;
 		MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
@@ -257,13 +257,11 @@ int idx_decode_chunk(const void *val, size_t vlen, struct idx_chunk *ret)
 void idx_decode_journal(const void *key, const void *val, size_t vlen, uint64_t *ret_tree,
 			struct idx_journal_rec *ret)
 {
-	const uint8_t *k = key;
-	*ret_tree = get_be64(k);
-	*ret = (struct idx_journal_rec){
-		.ino = get_be64(k + 8), .block = get_be64(k + 16), .seq = get_be32(k + 24),
-	};
+	MDB_val k = { .mv_size = JOURNAL_KEY_SIZE, .mv_data = (void *)key };
 	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
-	journal_value_decode(&v, ret);   /* idx_record_check() passed it */
+	*ret_tree = get_be64(key);
+	*ret = (struct idx_journal_rec){ 0 };
+	journal_decode(&k, &v, ret);   /* idx_record_check() passed it */
 }
 
 uint64_t idx_decode_be64(const void *p)
