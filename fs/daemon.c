@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -425,15 +424,6 @@ static int serve(const struct daemon_config *cfg, struct startup *su)
 	int lock_fd = -1, status = 1, r;
 	bool snapshot = strchr(cfg->spec, '@') != NULL;
 	bool rdonly = cfg->vfs.rdonly || snapshot;
-
-	/*
-	 * Write buffers (a block each), FUSE request buffers and the cleaner's
-	 * copies are 64 KiB or more: from mmap, so that memory freed goes back to
-	 * the system.  glibc's default raises this threshold after the first such
-	 * free, and then kept 280 MiB of freed 128 KiB buffers resident after a
-	 * random-write job had closed its file (docs/performance.md).
-	 */
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
 	r = store_open(cfg->store_path, rdonly ? STORE_RDONLY : STORE_RECYCLE, &store);
 	if (r < 0)

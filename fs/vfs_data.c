@@ -20,6 +20,7 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -60,11 +61,45 @@ static struct wblock *wb_find(struct vnode *vn, uint64_t block)
 	return vn && found ? &vn->wb[i] : NULL;
 }
 
+/*
+ * A buffer's bytes come straight from mmap, not malloc: buffers live for
+ * seconds to minutes, up to the dirty limit of them, and when they are freed
+ * that memory must go back to the system.  malloc would keep them in its heap
+ * (glibc serves 128 KiB from mmap only until the first such free), while its
+ * short-lived scratch buffers, a read's chunk among them, do best there.
+ * Returns zeroed memory, or NULL.
+ */
+#ifndef __SANITIZE_ADDRESS__
+static uint8_t *wb_data_alloc(const struct vfs *vfs)
+{
+	void *p = mmap(NULL, vfs->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void wb_data_free(const struct vfs *vfs, uint8_t *data)
+{
+	if (data)
+		munmap(data, vfs->block_size);
+}
+#else   /* AddressSanitizer checks the bounds of what malloc gives, not of mmap */
+static uint8_t *wb_data_alloc(const struct vfs *vfs)
+{
+	return calloc(1, vfs->block_size);
+}
+
+static void wb_data_free(const struct vfs *vfs, uint8_t *data)
+{
+	(void)vfs;
+	free(data);
+}
+#endif
+
 static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 {
 	/* its records are deleted in the batch, or left for a replay: either way not ours */
 	vfs->journal_bytes -= vn->wb[i].journaled;
-	free(vn->wb[i].data);
+	wb_data_free(vfs, vn->wb[i].data);
 	memmove(&vn->wb[i], &vn->wb[i + 1], (vn->nwb - i - 1) * sizeof(vn->wb[0]));
 	vn->nwb--;
 	vfs->dirty_bytes -= vfs->block_size;
@@ -129,9 +164,9 @@ static int block_load(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64
 		      uint8_t *buf, uint32_t *ret_len)
 {
 	struct idx_extent ext;
-	memset(buf, 0, vfs->block_size);
 	int r = idx_extent_get(txn, &vfs->view, ino, block, &ext);
 	if (r == -ENOENT) {
+		memset(buf, 0, vfs->block_size);
 		*ret_len = 0;
 		return 0;
 	}
@@ -146,6 +181,7 @@ static int block_load(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64
 		if (r < 0)
 			return r == -ENOENT ? -EIO : r;   /* a lost chunk reads as an error */
 	}
+	memset(buf + ext.length, 0, vfs->block_size - ext.length);
 	*ret_len = ext.length;
 	return 0;
 }
@@ -162,7 +198,7 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 	}
 	if (ARRAY_RESERVE(vn->wb, vn->nwb, vn->wbcap, 4) < 0)
 		return -ENOMEM;
-	uint8_t *data = malloc(vfs->block_size);
+	uint8_t *data = wb_data_alloc(vfs);
 	uint32_t len = 0;
 	if (!data)
 		return -ENOMEM;
@@ -170,11 +206,9 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 	if (start < size) {
 		int r = block_load(vfs, txn, vn->ino, block, data, &len);
 		if (r < 0) {
-			free(data);
+			wb_data_free(vfs, data);
 			return r;
 		}
-	} else {
-		memset(data, 0, vfs->block_size);
 	}
 	memmove(&vn->wb[i + 1], &vn->wb[i], (vn->nwb - i) * sizeof(vn->wb[0]));
 	vn->wb[i] = (struct wblock){ .block = block, .len = len, .data = data,
