@@ -69,31 +69,27 @@ static struct wblock *wb_find(struct vnode *vn, uint64_t block)
  * short-lived scratch buffers, a read's chunk among them, do best there.
  * Returns zeroed memory, or NULL.
  */
-#ifndef __SANITIZE_ADDRESS__
 static uint8_t *wb_data_alloc(const struct vfs *vfs)
 {
+#ifdef __SANITIZE_ADDRESS__
+	return calloc(1, vfs->block_size);   /* AddressSanitizer checks malloc's bounds, not mmap's */
+#else
 	void *p = mmap(NULL, vfs->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 	return p == MAP_FAILED ? NULL : p;
+#endif
 }
 
 static void wb_data_free(const struct vfs *vfs, uint8_t *data)
 {
-	if (data)
-		munmap(data, vfs->block_size);
-}
-#else   /* AddressSanitizer checks the bounds of what malloc gives, not of mmap */
-static uint8_t *wb_data_alloc(const struct vfs *vfs)
-{
-	return calloc(1, vfs->block_size);
-}
-
-static void wb_data_free(const struct vfs *vfs, uint8_t *data)
-{
+#ifdef __SANITIZE_ADDRESS__
 	(void)vfs;
 	free(data);
-}
+#else
+	if (data)
+		munmap(data, vfs->block_size);
 #endif
+}
 
 static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 {
@@ -734,9 +730,9 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 			in.size = 0;   /* gone: its buffers are not for the cleaner */
 		const struct wblock *wb = wb_find(vn, picks[i].block);
 		uint32_t len = wb_stored_len(vfs, wb, in.size);
-		uint8_t *copy = vfs->clean_copies + w->n * vfs->block_size;
 		if (!len)
 			continue;
+		uint8_t *copy = vfs->clean_copies + w->n * vfs->block_size;
 		memcpy(copy, wb->data, len);
 		w->item[w->n++] = (struct clean_item){
 			.ino = vn->ino, .block = wb->block, .gen = wb->gen, .len = len,

@@ -42,8 +42,9 @@
  *     both bounds (invariant 8), so that fsync rarely meets them.  A
  *     journaled buffer changes only by writes (truncation and hole punching
  *     write it back first), and writing a block back, or replacing or
- *     dropping it, deletes its records in the same batch.  So after a crash, the extent with its
- *     records laid over it is the block as of the last commit.
+ *     dropping it, deletes its records in the same batch.  So after a
+ *     crash, the extent with its records laid over it is the block as of
+ *     the last commit.
  *  8. The cleaner writes a buffer back in three steps: with the lock it
  *     copies the buffer and notes its generation; without the lock it
  *     writes the copy's chunk (the slow part: hashing, a file); with the
