@@ -871,7 +871,7 @@ static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
  * can run until it ends): writes it first if @need_write, and again if it
  * is missing (a dead chunk's file may be gone or going: writing it again is
  * what revives it).  A second miss means something other than gc removes
- * files behind the index's back.
+ * files behind the index's back.  Returns 1 if it wrote the file, else 0.
  */
 static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id, const void *data,
 			  size_t len, unsigned flags, bool need_write)
@@ -884,7 +884,7 @@ static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id,
 		}
 		int r = chunk_present(cs, id, len);
 		if (r == 0)
-			return 0;
+			return need_write;
 		if (r != -ENOENT)
 			return r;
 		if (attempt > 0)
@@ -924,9 +924,11 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
 		}
 	}
 	r = ensure_present(cs, &id, data, len, flags, need_write);
-	if (r == 0 && ret_id)
+	if (r < 0)
+		return r;
+	if (ret_id)
 		*ret_id = id;
-	return r;
+	return 0;
 }
 
 int chunk_prepare(struct chunk_store *cs, const void *data, size_t len, unsigned flags,

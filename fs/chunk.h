@@ -99,8 +99,9 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
  * bytes with an existing file if CHUNK_VERIFY: -EIO if they differ);
  * chunk_put_prepared(), inside the write transaction, makes sure the file is
  * still there (a gc may have removed a dead chunk's file meanwhile: then it
- * writes it again from @data).  A prepared chunk that no record ends up
- * naming is removed at the next crash recovery or by fsck.
+ * writes it again from @data, and returns 1 where it otherwise returns 0).
+ * A prepared chunk that no record ends up naming is removed at the next
+ * crash recovery or by fsck.
  */
 int chunk_prepare(struct chunk_store *cs, const void *data, size_t len, unsigned flags,
 		  struct idx_chunk_id *ret_id);

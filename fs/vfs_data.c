@@ -221,12 +221,14 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 
 /*
  * Stores @len bytes as block @block of @ino: a hole if all zero, inline if
- * the file is small, else a chunk.  Updates in->blocks; the caller puts the
- * inode.  A chunk that cannot be written (ENOSPC) fails before any change.
+ * the file is small, else a chunk: @prepared if its file was written already
+ * (chunk_prepare), and on disk already if @synced.  Updates in->blocks; the
+ * caller puts the inode.  A chunk that cannot be written (ENOSPC) fails
+ * before any change.
  */
 static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx_inode *in,
 		       uint64_t block, const uint8_t *data, uint32_t len,
-		       const struct idx_chunk_id *prepared)
+		       const struct idx_chunk_id *prepared, bool synced)
 {
 	struct idx_extent old, ext;
 	int r = idx_extent_get(txn, &vfs->view, ino, block, &old);
@@ -255,7 +257,8 @@ static int store_block(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struc
 		}
 		if (r < 0)
 			return r;   /* nothing changed yet */
-		vfs->chunks_unsynced = true;
+		if (!prepared || !synced || r > 0)   /* r > 0: written again just now */
+			vfs->chunks_unsynced = true;
 	}
 	r = vfs_changed(vfs, idx_extent_put(txn, &vfs->view, ino, block, &ext));
 	if (r == 0)
@@ -298,7 +301,7 @@ static int wb_store(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, stru
 {
 	struct wblock *wb = &vn->wb[i];
 	int r = wb_clean(wb) ? 0 : store_block(vfs, txn, vn->ino, in, wb->block, wb->data,
-					       wb_stored_len(vfs, wb, in->size), NULL);
+					       wb_stored_len(vfs, wb, in->size), NULL, false);
 	if (r == 0)
 		r = wb_unjournal(vfs, txn, vn, i);
 	if (r == 0)
@@ -680,6 +683,7 @@ struct clean_item {
 };
 
 struct clean_work {
+	bool synced;                 /* the chunk files written are on disk */
 	size_t n;
 	struct clean_item item[];
 };
@@ -749,15 +753,23 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 	return w;
 }
 
+/*
+ * Writes the chunk files of @w's copies, then makes them durable with one
+ * syncfs: so the records that name them need no syncfs of their own
+ * (invariant 2), and an fsync after a pass costs only its log frame.
+ */
 void data_clean_write(struct vfs *vfs, struct clean_work *w)
 {
 	unsigned flags = vfs->opts.verify_dedup ? CHUNK_VERIFY : 0;
+	bool wrote = false;
 	for (size_t i = 0; i < w->n; i++) {
 		struct clean_item *it = &w->item[i];
 		if (!it->inline_ok && !chunk_is_zero(it->data, it->len))
 			it->result = chunk_prepare(vfs->store->chunks, it->data, it->len, flags,
 						   &it->id);
+		wrote |= it->result == 0;
 	}
+	w->synced = wrote && syncfs(vfs->store->dirfd) == 0;
 }
 
 /* Puts the extents of @w's items of one file (@a to @b) whose buffers did not change. */
@@ -777,7 +789,7 @@ static int clean_install_file(struct vfs *vfs, struct idx_txn *txn, struct clean
 		    wb_stored_len(vfs, wb, in.size) != it->len)
 			continue;   /* changed (stale), or its chunk could not be written */
 		r = store_block(vfs, txn, vn->ino, &in, it->block, it->data, it->len,
-				it->result == 0 ? &it->id : NULL);
+				it->result == 0 ? &it->id : NULL, w->synced);
 		if (r == 0)
 			r = wb_unjournal(vfs, txn, vn, (size_t)(wb - vn->wb));
 		if (r == 0) {
@@ -1421,7 +1433,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 			uint64_t keep = in.size;
 			in.size = newsize;   /* decides inline or chunk */
 			r = store_block(vfs, txn, ino, &in, block, src + done, n,
-					pb && pb->result == 0 ? &pb->id : NULL);
+					pb && pb->result == 0 ? &pb->id : NULL, false);
 			in.size = keep;
 		} else {
 			struct wblock *wb;
@@ -1740,7 +1752,7 @@ static ssize_t share_blocks(struct vfs *vfs, uint64_t ino_in, uint64_t off_in, u
 					dst.size = dst.size > off_out + (i + 1) * bs ? dst.size
 										     : off_out + (i + 1) * bs;
 					r = store_block(vfs, txn, ino_out, &dst, bout, tmp, (uint32_t)bs,
-							NULL);
+							NULL, false);
 					dst.size = keep;
 				}
 				free(tmp);

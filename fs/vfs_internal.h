@@ -11,7 +11,9 @@
  *     batch: it is aborted and the volume turns read-only (vfs->broken).
  *  2. Chunk files named by a batch are on disk (syncfs) before the batch
  *     commits, or logs the records that name them (vfs_make_durable);
- *     chunks_unsynced tells whether any were written since.
+ *     chunks_unsynced tells whether any were written since.  The cleaner
+ *     syncs the files of its pass itself, before it names them (invariant
+ *     8), so those do not count.
  *  3. A block is either buffered (a wblock of its vnode) or as the index
  *     says; a read looks at the buffer first.  Buffered blocks never lie past
  *     the file's size.  A buffer is clean when it holds what the index holds
@@ -47,7 +49,8 @@
  *     the last commit.
  *  8. The cleaner writes a buffer back in three steps: with the lock it
  *     copies the buffer and notes its generation; without the lock it
- *     writes the copy's chunk (the slow part: hashing, a file); with the
+ *     writes the copy's chunk (the slow part: hashing, a file) and, once
+ *     per pass, makes the files durable (syncfs); with the
  *     lock again it puts the extent and deletes the block's records only if
  *     the buffer still has that generation and stored length, and keeps the
  *     buffer, clean.  Otherwise the copy is stale: its chunk is discarded
