@@ -1415,6 +1415,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	if (r < 0)
 		goto out;
 	uint64_t newsize = (uint64_t)off + size > in.size ? (uint64_t)off + size : in.size;
+	const uint64_t size_before = in.size, blocks_before = in.blocks;
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, block = pos / bs;
 		uint32_t o = (uint32_t)(pos - block * bs);
@@ -1455,7 +1456,9 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 		goto out;   /* r holds the error */
 	if (!vfs->kernel_times)
 		in.mtime = in.ctime = now;
-	r = vfs_inode_put(vfs, txn, ino, &in);
+	/* under the kernel's times, an overwrite inside the file changes no attribute */
+	bool changed = !vfs->kernel_times || in.size != size_before || in.blocks != blocks_before;
+	r = changed ? vfs_inode_put(vfs, txn, ino, &in) : 0;
 	if (r < 0)
 		goto out;
 	/* a write-back that fails here leaves the data buffered: the next write,
