@@ -132,7 +132,7 @@ int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 	if (!env)
 		return -ENOMEM;
 	env->rdonly = flags & IDX_ENV_RDONLY;
-	env->wait_fd = env->probe_fd = env->wal_fd = -1;
+	env->wait_fd = env->probe_fd = env->wal_fd = env->wal_direct_fd = -1;
 
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
@@ -173,7 +173,7 @@ int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 			r = -errno;
 			goto fail;
 		}
-		r = wal_open(dir, &env->wal_fd);
+		r = wal_open(dir, &env->wal_fd, &env->wal_direct_fd);
 		if (r < 0)
 			goto fail;
 	} else {
@@ -203,6 +203,8 @@ void idx_env_close(struct idx_env *env)
 		close(env->probe_fd);
 	if (env->wal_fd >= 0)
 		close(env->wal_fd);
+	if (env->wal_direct_fd >= 0)
+		close(env->wal_direct_fd);
 	free(env->wal_buf.data);
 	pthread_rwlock_destroy(&env->map_lock);
 	free(env);

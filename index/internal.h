@@ -57,6 +57,7 @@ struct idx_env {
 	int wait_fd;      /* taken shared while waiting                    */
 	int probe_fd;     /* a second open file: probed exclusively        */
 	int wal_fd;       /* index/wal (wal.h); read-only: O_RDONLY, -1 if none */
+	int wal_direct_fd; /* index/wal again, O_DIRECT, for frames; -1 if the fs refuses */
 	/* LMDB has one write transaction at a time: at most one logged txn uses these */
 	struct wal_buf wal_buf;
 	uint64_t wal_capacity;  /* the log's size, as of the last write txn's begin */

@@ -50,8 +50,12 @@ struct idx_txn;
 #define WAL_SIZE_MAX (1ull << 40)
 bool wal_size_valid(uint64_t size);
 
-/* Opens (creating it durably if needed) @dir/wal for a read-write environment. */
-int wal_open(const char *dir, int *ret_fd);
+/*
+ * Opens (creating it durably if needed) @dir/wal for a read-write
+ * environment: *ret_fd to read it, *ret_direct_fd (O_DIRECT; -1 where the
+ * file system has no direct I/O) to write frames.
+ */
+int wal_open(const char *dir, int *ret_fd, int *ret_direct_fd);
 
 /* Records a put or a delete of @txn (a logged transaction) for its next frame. */
 int wal_note_put(struct idx_txn *txn, int db, const MDB_val *key, const MDB_val *val);
