@@ -18,6 +18,7 @@
 #include "acl.h"
 #include "array.h"
 #include "chunk.h"
+#include "chunk_cache.h"
 #include "snapshot.h"
 #include "vfs_internal.h"
 #include "volume.h"
@@ -301,6 +302,9 @@ static void background_tick(struct vfs *vfs)
 	pthread_cond_timedwait(&vfs->wake, &vfs->lock, &until);
 }
 
+/* A chunk cache no read used for this long is emptied (chunk_cache.h). */
+#define VFS_CACHE_IDLE_MS 10000
+
 /*
  * The flusher: every few milliseconds, commit the batch when it is older
  * than the commit interval, or when a buffered change not yet durable may
@@ -308,6 +312,8 @@ static void background_tick(struct vfs *vfs)
  * when another writer waits for LMDB's lock.  Buffers whose changes are
  * all journaled stay: they are durable, and are written back when the
  * dirty limit, the journal's bounds, a close or a snapshot ask for it.
+ * It also empties the chunk cache once reads have left it idle.  (A
+ * read-only mount has no flusher: its cache goes at unmount.)
  */
 static void *flusher_main(void *arg)
 {
@@ -331,6 +337,7 @@ static void *flusher_main(void *arg)
 				clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
 		} else if (handover)
 			r = vfs_commit(vfs);
+		chunk_cache_drop_idle(vfs->cache, VFS_CACHE_IDLE_MS);
 		if (r < 0 && !vfs->broken)
 			syslog(LOG_WARNING, "volfs %s: background commit: %s", vfs->name, strerror(-r));
 	}
@@ -730,7 +737,8 @@ int vfs_open(struct store *store, const char *spec, const struct vfs_options *op
 	pthread_cond_init(&vfs->txn_cond, NULL);
 	vfs->hsize = 1024;
 	vfs->htab = calloc(vfs->hsize, sizeof(*vfs->htab));
-	if (!vfs->htab) {
+	vfs->cache = chunk_cache_new();
+	if (!vfs->htab || !vfs->cache) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -872,6 +880,7 @@ int vfs_close(struct vfs *vfs)
 	pthread_mutex_unlock(&vfs->lock);
 	txn_thread_stop(vfs);
 	free(vfs->htab);
+	chunk_cache_free(vfs->cache);
 	pthread_mutex_destroy(&vfs->lock);
 	pthread_cond_destroy(&vfs->wake);
 	pthread_mutex_destroy(&vfs->txn_mutex);

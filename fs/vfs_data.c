@@ -20,12 +20,13 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "array.h"
 #include "chunk.h"
+#include "chunk_cache.h"
+#include "pages.h"
 #include "vfs_internal.h"
 
 /* Files at most this big keep their data in the index (no chunk file). */
@@ -61,34 +62,22 @@ static struct wblock *wb_find(struct vnode *vn, uint64_t block)
 	return vn && found ? &vn->wb[i] : NULL;
 }
 
-/*
- * A buffer's bytes come straight from mmap, not malloc: buffers live for
- * seconds to minutes, up to the dirty limit of them, and when they are freed
- * that memory must go back to the system.  malloc would keep them in its heap
- * (glibc serves 128 KiB from mmap only until the first such free), while its
- * short-lived scratch buffers, a read's chunk among them, do best there.
- * Returns zeroed memory, or NULL.
- */
+/* What the buffers leave of the dirty limit for the chunk cache (invariant 5). */
+static uint64_t cache_budget(const struct vfs *vfs)
+{
+	uint64_t limit = vfs->opts.dirty_limit;
+	return vfs->dirty_bytes < limit ? limit - vfs->dirty_bytes : 0;
+}
+
+/* A buffer's bytes: pages.h says why they come from mmap.  Zeroed, or NULL. */
 static uint8_t *wb_data_alloc(const struct vfs *vfs)
 {
-#ifdef __SANITIZE_ADDRESS__
-	return calloc(1, vfs->block_size);   /* AddressSanitizer checks malloc's bounds, not mmap's */
-#else
-	void *p = mmap(NULL, vfs->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-#endif
+	return pages_alloc(vfs->block_size);
 }
 
 static void wb_data_free(const struct vfs *vfs, uint8_t *data)
 {
-#ifdef __SANITIZE_ADDRESS__
-	(void)vfs;
-	free(data);
-#else
-	if (data)
-		munmap(data, vfs->block_size);
-#endif
+	pages_free(data, vfs->block_size);
 }
 
 static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
@@ -213,6 +202,7 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 	if (vfs->dirty_bytes == 0)
 		clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
 	vfs->dirty_bytes += vfs->block_size;
+	chunk_cache_shrink(vfs->cache, cache_budget(vfs));   /* invariant 5 */
 	*ret_wb = &vn->wb[i];
 	return 0;
 }
@@ -1252,23 +1242,23 @@ out:
 }
 
 /* Reads the listed chunks into @buf; a chunk the index names but is gone gives -ENOENT. */
-static int read_chunks(struct vfs *vfs, uint8_t *buf, const struct pending_read *pend, size_t n)
+/*
+ * Reads the chunks of @pend into @buf: a whole one straight from its file,
+ * part of one through the chunk cache, which may keep it within @budget
+ * bytes (a random reader of small pieces comes back for the rest).
+ */
+static int read_chunks(struct vfs *vfs, uint8_t *buf, const struct pending_read *pend, size_t n,
+		       uint64_t budget)
 {
-	uint8_t *bounce = NULL;
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct pending_read *p = &pend[i];
-		if (p->from == 0 && p->count == p->length) {
+		if (p->from == 0 && p->count == p->length)
 			r = chunk_read(vfs->store->chunks, &p->chunk, buf + p->at, p->length);
-			continue;
-		}
-		if (!bounce && !(bounce = malloc(vfs->block_size)))
-			return -ENOMEM;
-		r = chunk_read(vfs->store->chunks, &p->chunk, bounce, p->length);
-		if (r == 0)
-			memcpy(buf + p->at, bounce + p->from, p->count);
+		else
+			r = chunk_cache_read(vfs->cache, vfs->store->chunks, &p->chunk, p->length,
+					     p->from, p->count, buf + p->at, budget);
 	}
-	free(bounce);
 	return r;
 }
 
@@ -1296,6 +1286,7 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 		pthread_mutex_lock(&vfs->lock);
 		r = read_plan(vfs, ino, buf, size, (uint64_t)off, access, pend, &npend, ahead,
 			      &nahead);
+		uint64_t budget = cache_budget(vfs);
 		pthread_mutex_unlock(&vfs->lock);
 		if (r == -ESTALE && stale++ < 3) {
 			attempt--;
@@ -1311,7 +1302,7 @@ ssize_t vfs_read(struct vfs *vfs, uint64_t ino, void *buf, size_t size, off_t of
 			chunk_prefetch(vfs->store->chunks, &ahead[i].chunk, ahead[i].length);
 		if (r <= 0 || npend == 0)
 			break;
-		int rr = read_chunks(vfs, buf, pend, npend);
+		int rr = read_chunks(vfs, buf, pend, npend, budget);
 		if (rr == 0)
 			break;
 		if (rr != -ENOENT || attempt > 0) {

@@ -25,7 +25,10 @@
  *     what it cuts, so bytes past EOF are never stored.
  *  5. dirty_bytes counts buffered block memory; a writer that finds it past
  *     opts.dirty_limit writes buffers back until it is a step below, so
- *     memory stays bounded by the limit plus one write.
+ *     memory stays bounded by the limit plus one write.  The chunk cache
+ *     (chunk_cache.h) gets what the buffers leave of the limit: a read
+ *     keeps a chunk only within that budget, and a new buffer first drops
+ *     cached chunks until buffers and cache fit the limit together.
  *  6. LMDB's writer lock is a mutex owned by the thread that began the write
  *     transaction, and only that thread can release it.  So one thread per
  *     volume, the txn thread, begins, commits and aborts every batch; other
@@ -122,6 +125,7 @@ struct vfs {
 	bool stopping;
 	/* --- end of lock's fields --- */
 
+	struct chunk_cache *cache;       /* verified chunks that reads read (invariant 5) */
 	bool kernel_times;               /* set once, before serving: see vfs.h */
 	vfs_writeback_fn kernel_writeback;   /* set once, before serving */
 	void *kernel_writeback_arg;

@@ -27,6 +27,7 @@
 #include <xxhash.h>
 
 #include "chunk.h"
+#include "chunk_cache.h"
 #include "index.h"
 #include "proc.h"
 
@@ -930,6 +931,90 @@ static void test_put_damaged(void)
 	ix_close(&ix);
 }
 
+/*
+ * The chunk cache: a hit serves verified bytes without the file (so not a
+ * damage done after it), a miss reads and verifies the file, a chunk is
+ * kept only within the budget, and the least recently used goes first.
+ */
+static void test_cache(void)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_chunk_id id[3];
+	char *store = make_store("cache");
+	enum { LEN = 3 * 4096 };
+	static char data[3][LEN];
+	char back[LEN];
+
+	make_secret(secret, 9);
+	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
+	struct chunk_cache *cc = chunk_cache_new();
+	CHECK(cc != NULL);
+	for (int i = 0; i < 3; i++) {
+		fill_random(data[i], LEN);
+		chunk_id_of(cs, data[i], LEN, &id[i]);
+		CHECK_OK(chunk_write(cs, &id[i], data[i], LEN, 0));
+	}
+	CHECK_EQ(chunk_cache_read(cc, cs, &id[0], LEN, 0, LEN + 1, back, 1 << 20), -EINVAL);
+
+	/* no budget: read, verified, not kept */
+	CHECK_OK(chunk_cache_read(cc, cs, &id[0], LEN, 100, 50, back, 0));
+	CHECK(memcmp(back, data[0] + 100, 50) == 0);
+	CHECK_EQ(chunk_cache_bytes(cc), 0);
+
+	/* room for two: the third read drops the least recently used (chunk 1) */
+	CHECK_OK(chunk_cache_read(cc, cs, &id[0], LEN, 0, 10, back, 2 * LEN));
+	CHECK_OK(chunk_cache_read(cc, cs, &id[1], LEN, 0, 10, back, 2 * LEN));
+	CHECK_EQ(chunk_cache_bytes(cc), 2 * LEN);
+	CHECK_OK(chunk_cache_read(cc, cs, &id[0], LEN, 5000, 10, back, 2 * LEN));   /* a hit */
+	CHECK(memcmp(back, data[0] + 5000, 10) == 0);
+	CHECK_OK(chunk_cache_read(cc, cs, &id[2], LEN, 0, 10, back, 2 * LEN));
+	CHECK_EQ(chunk_cache_bytes(cc), 2 * LEN);
+
+	/* damage every file: the cached chunks (0, 2) still come back right, chunk 1 is an error */
+	for (int i = 0; i < 3; i++) {
+		const char *path = chunk_path(store, &id[i]);
+		data[i][7] ^= 1;
+		CHECK_OK(chmod(path, 0600));
+		CHECK_OK(write_file(path, data[i], LEN));
+		data[i][7] ^= 1;
+	}
+	CHECK_OK(chunk_cache_read(cc, cs, &id[0], LEN, 0, LEN, back, 2 * LEN));
+	CHECK(memcmp(back, data[0], LEN) == 0);
+	CHECK_OK(chunk_cache_read(cc, cs, &id[2], LEN, 1, LEN - 1, back, 2 * LEN));
+	CHECK(memcmp(back, data[2] + 1, LEN - 1) == 0);
+	CHECK_EQ(chunk_cache_read(cc, cs, &id[1], LEN, 0, 10, back, 2 * LEN), -EIO);
+	CHECK_EQ(chunk_cache_bytes(cc), 2 * LEN);   /* a damaged chunk never enters */
+
+	/* shrinking drops the least recently used first: chunk 0, then 2 */
+	chunk_cache_shrink(cc, LEN);
+	CHECK_EQ(chunk_cache_bytes(cc), LEN);
+	CHECK_OK(chunk_cache_read(cc, cs, &id[2], LEN, 0, 10, back, LEN));
+	CHECK_EQ(chunk_cache_read(cc, cs, &id[0], LEN, 0, 10, back, LEN), -EIO);
+	chunk_cache_shrink(cc, 0);
+	CHECK_EQ(chunk_cache_bytes(cc), 0);
+	CHECK_EQ(chunk_cache_read(cc, cs, &id[2], LEN, 0, 10, back, LEN), -EIO);
+
+	/* many entries: the table grows, every one is found */
+	for (int i = 0; i < 3000; i++) {
+		char small[64];
+		struct idx_chunk_id sid;
+		snprintf(small, sizeof(small), "chunk number %d", i);
+		chunk_id_of(cs, small, sizeof(small), &sid);
+		CHECK_OK(chunk_write(cs, &sid, small, sizeof(small), 0));
+		CHECK_OK(chunk_cache_read(cc, cs, &sid, sizeof(small), 0, 16, back, 1 << 30));
+	}
+	CHECK_EQ(chunk_cache_bytes(cc), 3000 * (uint64_t)sysconf(_SC_PAGESIZE));
+	chunk_cache_drop_idle(cc, 60000);   /* used just now: kept */
+	CHECK_EQ(chunk_cache_bytes(cc), 3000 * (uint64_t)sysconf(_SC_PAGESIZE));
+	usleep(20000);
+	chunk_cache_drop_idle(cc, 10);
+	CHECK_EQ(chunk_cache_bytes(cc), 0);
+	chunk_cache_free(cc);
+	chunk_store_close(cs);
+	free(store);
+}
+
 int main(void)
 {
 	RUN(test_hash);
@@ -949,5 +1034,6 @@ int main(void)
 	RUN(test_gc_many);
 	RUN(test_revive_dead);
 	RUN(test_put_damaged);
+	RUN(test_cache);
 	return test_exit();
 }
