@@ -27,6 +27,7 @@
 #include "acl.h"
 #include "snapshot.h"
 #include "store.h"
+#include "chunk_cache.h"
 #include "vfs.h"
 #include "vfs_internal.h"
 #include "volume.h"
@@ -2495,6 +2496,50 @@ static void test_corrupt_chunk(void)
 	CHECK_OK(env_close());
 }
 
+/*
+ * Reads of part of a block go through the chunk cache: they see every later
+ * write (a chunk's id names its bytes, so the cache holds nothing stale),
+ * and the cache gives way to write buffers (invariant 5).
+ */
+static void test_chunk_cache(void)
+{
+	const uint32_t bs = 16 * KiB;
+	const unsigned nblocks = 48;
+	uint8_t *model = tmem((size_t)nblocks * bs);
+	uint64_t ino;
+
+	CHECK_OK(env_setup("cache", bs));
+	CHECK_OK(mk(ROOT, "f", S_IFREG | 0644, &ino));
+	CHECK_OK(write_pat(ino, 0, (size_t)nblocks * bs, 1, model));   /* whole blocks: chunks */
+	CHECK_EQ(T.vfs->dirty_bytes, 0);
+	for (unsigned b = 0; b < nblocks; b++)
+		CHECK_OK(read_equals(ino, (uint64_t)b * bs + 1000, 3000, model + b * bs + 1000));
+	CHECK_EQ(chunk_cache_bytes(T.vfs->cache), (uint64_t)nblocks * bs);   /* within 1 MiB */
+
+	/* new chunks for some blocks, buffered bytes over others: reads see both */
+	for (unsigned b = 0; b < nblocks; b += 3)
+		CHECK_OK(write_pat(ino, (uint64_t)b * bs, bs, 2, model));
+	for (unsigned b = 1; b < nblocks; b += 3)
+		CHECK_OK(write_pat(ino, (uint64_t)b * bs + 500, 2000, 3, model));
+	for (unsigned b = 0; b < nblocks; b++)
+		CHECK_OK(read_equals(ino, (uint64_t)b * bs + 400, 4000, model + b * bs + 400));
+	CHECK_OK(vfs_fsync(T.vfs, ino, false));
+	CHECK_OK(env_reopen(false));   /* written back: extents name new chunks */
+	for (unsigned b = 0; b < nblocks; b++)
+		CHECK_OK(read_equals(ino, (uint64_t)b * bs + 400, 4000, model + b * bs + 400));
+	CHECK(chunk_cache_bytes(T.vfs->cache) > 0);
+
+	/* buffers up to the dirty limit push the cache out: together within it */
+	for (unsigned b = 0; b < nblocks; b++) {
+		CHECK_OK(write_pat(ino, (uint64_t)b * bs + 7, 100, 4, model));
+		CHECK(T.vfs->dirty_bytes + chunk_cache_bytes(T.vfs->cache) <=
+		      T.opts.dirty_limit + bs);
+	}
+	for (unsigned b = 0; b < nblocks; b++)
+		CHECK_OK(read_equals(ino, (uint64_t)b * bs, bs / 2, model + b * bs));
+	CHECK_OK(env_close());
+}
+
 int main(void)
 {
 	RUN_CASE(test_names);
@@ -2529,5 +2574,6 @@ int main(void)
 	RUN_CASE(test_cleaner);
 	RUN_CASE(test_log_refused);
 	RUN_CASE(test_log_wraps);
+	RUN_CASE(test_chunk_cache);
 	return test_exit();
 }
