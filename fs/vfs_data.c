@@ -1241,11 +1241,11 @@ out:
 	return r;
 }
 
-/* Reads the listed chunks into @buf; a chunk the index names but is gone gives -ENOENT. */
 /*
  * Reads the chunks of @pend into @buf: a whole one straight from its file,
  * part of one through the chunk cache, which may keep it within @budget
- * bytes (a random reader of small pieces comes back for the rest).
+ * bytes (a random reader of small pieces comes back for the rest).  A chunk
+ * the index names but is gone gives -ENOENT.
  */
 static int read_chunks(struct vfs *vfs, uint8_t *buf, const struct pending_read *pend, size_t n,
 		       uint64_t budget)
