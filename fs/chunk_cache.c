@@ -169,17 +169,27 @@ int chunk_cache_read(struct chunk_cache *cc, struct chunk_store *cs, const struc
 	}
 	pthread_mutex_unlock(&cc->lock);
 
+	/*
+	 * A chunk that cannot be kept is read into a heap scratch buffer: a
+	 * fresh mapping per read (page faults, and a TLB flush at munmap) is
+	 * what made random reads slow before (docs/performance.md).
+	 */
 	size_t size = size_of(len);
-	uint8_t *data = pages_alloc(size);
+	bool keep = size <= budget;
+	uint8_t *data = keep ? pages_alloc(size) : malloc(len);
 	if (!data)
 		return -ENOMEM;
 	int r = chunk_read(cs, id, data, len);
-	if (r < 0) {
-		pages_free(data, size);
+	if (r == 0)
+		memcpy(dst, data + from, count);
+	if (r < 0 || !keep) {
+		if (keep)
+			pages_free(data, size);
+		else
+			free(data);
 		return r;
 	}
-	memcpy(dst, data + from, count);
-	e = size <= budget ? malloc(sizeof(*e)) : NULL;
+	e = malloc(sizeof(*e));
 	pthread_mutex_lock(&cc->lock);
 	struct entry **slot = e ? slot_of(cc, id) : NULL;
 	if (slot && !*slot) {
@@ -198,7 +208,7 @@ int chunk_cache_read(struct chunk_cache *cc, struct chunk_store *cs, const struc
 	}
 	pthread_mutex_unlock(&cc->lock);
 	free(e);
-	pages_free(data, size);
+	pages_free(data, size);   /* another reader kept the same chunk meanwhile */
 	return 0;
 }
 
