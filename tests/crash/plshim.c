@@ -64,6 +64,18 @@ int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Records are written after their call returns, so two threads' records
+ * can come out in the other order than their calls.  For names that would
+ * be wrong in a way pl_replay cannot undo: a link into a fan-out directory
+ * another thread has just made, logged before that mkdir, finds no
+ * directory there and is lost; a name made just before a syncfs began,
+ * logged after its BEGIN, counts as not covered by it.  So every name
+ * operation holds name_order shared across its call and its record, and a
+ * mkdir, or the BEGIN of a barrier, holds it exclusively: what such a call
+ * may depend on is in the log before it.
+ */
+static pthread_rwlock_t name_order = PTHREAD_RWLOCK_INITIALIZER;
 static int logfd = -1, tsfd = -1;
 static char root[PATH_MAX];
 static size_t rootlen;
@@ -306,10 +318,12 @@ static void ack_open(int fd, const char *path)
 static int do_openat(int (*real)(int, const char *, int, ...), int dirfd, const char *path,
 		     int flags, mode_t mode)
 {
+	pthread_rwlock_rdlock(&name_order);   /* O_CREAT may make a name */
 	bool existed = exists_at(dirfd, path, flags);
 	int fd = real(dirfd, path, flags, mode);
 	int e = errno;
 	after_open(fd, dirfd, path, flags, existed);
+	pthread_rwlock_unlock(&name_order);
 	ack_open(fd, path);
 	errno = e;
 	return fd;
@@ -561,7 +575,9 @@ static int do_fsync(int (*real)(int), int fd, uint16_t flags)
 	uint64_t ino;
 	if (!on_store_fs(fd, &ino))
 		return real(fd);
+	pthread_rwlock_wrlock(&name_order);
 	uint64_t b = emit(PL_FSYNC_BEGIN, flags, ino, 0, 0, NULL, NULL, NULL, 0);
+	pthread_rwlock_unlock(&name_order);
 	int r = real(fd);
 	int e = errno;
 	if (r == 0)
@@ -585,7 +601,9 @@ int syncfs(int fd)
 	uint64_t ino;
 	if (!on_store_fs(fd, &ino))
 		return REAL(syncfs)(fd);
+	pthread_rwlock_wrlock(&name_order);
 	uint64_t b = emit(PL_SYNCFS_BEGIN, 0, 0, 0, 0, NULL, NULL, NULL, 0);
+	pthread_rwlock_unlock(&name_order);
 	int r = REAL(syncfs)(fd);
 	int e = errno;
 	if (r == 0)
@@ -596,7 +614,9 @@ int syncfs(int fd)
 
 void sync(void)
 {
+	pthread_rwlock_wrlock(&name_order);
 	uint64_t b = logfd >= 0 ? emit(PL_SYNCFS_BEGIN, 0, 0, 0, 0, NULL, NULL, NULL, 0) : 0;
+	pthread_rwlock_unlock(&name_order);
 	REAL(sync)();
 	if (logfd >= 0)
 		emit(PL_SYNCFS_END, 0, 0, (int64_t)b, 0, NULL, NULL, NULL, 0);
@@ -612,11 +632,13 @@ static uint64_t ino_at(int dirfd, const char *path)
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
+	pthread_rwlock_rdlock(&name_order);
 	int r = REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
 	int e = errno;
 	char rel[PATH_MAX];
 	if (r == 0 && store_rel(newdirfd, newpath, rel, sizeof(rel)))
 		emit(PL_LINK, 0, ino_at(newdirfd, newpath), 0, 0, rel, NULL, NULL, 0);
+	pthread_rwlock_unlock(&name_order);
 	errno = e;
 	return r;
 }
@@ -644,20 +666,24 @@ static void log_rename(int olddirfd, const char *oldpath, int newdirfd, const ch
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	      unsigned int flags)
 {
+	pthread_rwlock_rdlock(&name_order);
 	int r = REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
 	int e = errno;
 	if (r == 0 && !(flags & RENAME_EXCHANGE))
 		log_rename(olddirfd, oldpath, newdirfd, newpath);
+	pthread_rwlock_unlock(&name_order);
 	errno = e;
 	return r;
 }
 
 int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
+	pthread_rwlock_rdlock(&name_order);
 	int r = REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
 	int e = errno;
 	if (r == 0)
 		log_rename(olddirfd, oldpath, newdirfd, newpath);
+	pthread_rwlock_unlock(&name_order);
 	errno = e;
 	return r;
 }
@@ -669,11 +695,13 @@ int rename(const char *oldpath, const char *newpath)
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
+	pthread_rwlock_rdlock(&name_order);
 	int r = REAL(unlinkat)(dirfd, path, flags);
 	int e = errno;
 	char rel[PATH_MAX];
 	if (r == 0 && store_rel(dirfd, path, rel, sizeof(rel)))
 		emit(PL_UNLINK, flags & AT_REMOVEDIR ? PL_F_DIR : 0, 0, 0, 0, rel, NULL, NULL, 0);
+	pthread_rwlock_unlock(&name_order);
 	errno = e;
 	return r;
 }
@@ -690,11 +718,13 @@ int rmdir(const char *path)
 
 int mkdirat(int dirfd, const char *path, mode_t mode)
 {
+	pthread_rwlock_wrlock(&name_order);   /* before any name made in it */
 	int r = REAL(mkdirat)(dirfd, path, mode);
 	int e = errno;
 	char rel[PATH_MAX];
 	if (r == 0 && store_rel(dirfd, path, rel, sizeof(rel)))
 		emit(PL_MKDIR, 0, ino_at(dirfd, path), 0, (uint64_t)mode, rel, NULL, NULL, 0);
+	pthread_rwlock_unlock(&name_order);
 	errno = e;
 	return r;
 }
