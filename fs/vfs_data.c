@@ -662,22 +662,6 @@ int data_journal_all(struct vfs *vfs)
 /* The most a pass copies, and so the memory the cleaner keeps beyond the dirty limit. */
 #define CLEAN_MAX_BYTES (8u << 20)
 
-struct clean_item {
-	uint64_t ino, block, gen;
-	uint32_t len;                /* stored length when copied */
-	bool inline_ok;              /* block 0 of a small file: no chunk (store_block) */
-	int result;                  /* of chunk_prepare(); 1: no chunk to write */
-	bool installed;
-	struct idx_chunk_id id;
-	uint8_t *data;               /* the copy, @len bytes of vfs->clean_copies */
-};
-
-struct clean_work {
-	bool synced;                 /* the chunk files written are on disk */
-	size_t n;
-	struct clean_item item[];
-};
-
 /* Most buffers a pass copies: vfs->clean_copies holds that many blocks. */
 static size_t clean_max_items(const struct vfs *vfs)
 {

@@ -240,7 +240,22 @@ void data_drop_buffers(struct vfs *vfs, struct vnode *vn);
  * data_clean_install() frees it and returns how many buffers it cleaned, or
  * a negative errno.
  */
-struct clean_work;
+struct clean_item {
+	uint64_t ino, block, gen;
+	uint32_t len;                /* stored length when copied */
+	bool inline_ok;              /* block 0 of a small file: no chunk (store_block) */
+	int result;                  /* of chunk_prepare(); 1: no chunk to write */
+	bool installed;
+	struct idx_chunk_id id;
+	uint8_t *data;               /* the copy, @len bytes of vfs->clean_copies */
+};
+
+struct clean_work {
+	bool synced;                 /* the chunk files written are on disk */
+	size_t n;
+	struct clean_item item[];    /* by file and block */
+};
+
 struct clean_work *data_clean_pick(struct vfs *vfs);
 void data_clean_write(struct vfs *vfs, struct clean_work *w);
 int data_clean_install(struct vfs *vfs, struct clean_work *w);

@@ -18,6 +18,7 @@
 #include <linux/falloc.h>
 #include <linux/xattr.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -946,7 +947,10 @@ static int crash_after(int (*fn)(uint64_t ino), uint64_t ino)
 	if (pid == 0) {
 		if (store_open(T.path, STORE_RECYCLE, &T.store) < 0 || vfs_open(T.store, VOL, &T.opts, &T.vfs) < 0)
 			_exit(2);
-		_exit(fn(ino) == 0 ? 0 : 3);
+		int r = fn(ino);
+		if (r)
+			fprintf(stderr, "%s: the child before the crash failed: %d\n", test_case, r);
+		_exit(r == 0 ? 0 : 3);
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		return -errno;
@@ -1262,17 +1266,26 @@ static void test_journal_trimmed(void)
 }
 
 #define CLEAN_BLOCKS 48
-#define CLEAN_HOT 5                 /* the block written most, and again mid-clean */
 #define CLEAN_FILE (CLEAN_BLOCKS * 16 * KiB)
-#define CLEAN_ROUNDS 97             /* of 8 writes and an fsync: about 740,000 bytes journaled */
+#define CLEAN_MAX_ROUNDS 200        /* of 8 writes and an fsync: about 1,500,000 bytes */
 
-/* Write @i of the cleaner case: 1000 bytes, every 20th into the hot block. */
+/*
+ * Write @i of the cleaner case: 1000 bytes, each block once in every
+ * CLEAN_BLOCKS writes, so that no buffer's journal comes near its bound.
+ */
 static void clean_write(unsigned i, uint64_t *off, size_t *n)
 {
-	uint64_t block = i % 20 == 0 ? CLEAN_HOT : (i * 7919u) % CLEAN_BLOCKS;
+	uint64_t block = (i * 7919u) % CLEAN_BLOCKS;
 	*n = 1000;
 	*off = block * 16 * KiB + (i * 104729u) % (16 * KiB - *n);
 }
+
+/* What the child of the cleaner case did, for the parent's model: in shared memory. */
+struct clean_report {
+	unsigned rounds;             /* of clean_write()s and an fsync */
+	uint64_t block;              /* written to while the cleaner wrote its copy */
+};
+static struct clean_report *clean_report;
 
 static struct wblock *buffer_of(uint64_t ino, uint64_t block)
 {
@@ -1284,15 +1297,20 @@ static struct wblock *buffer_of(uint64_t ino, uint64_t block)
 }
 
 /*
- * In a child: fsync'd small writes up to the cleaner's mark (3/4 of the
- * 1 MiB dirty limit, less two 32 KiB steps), below fsync's own; then the
- * cleaner's steps, with a write to the hot block while its chunks are
- * written; then an fsync, and a crash.
+ * In a child: rounds of fsync'd small writes until the journal passes the
+ * cleaner's mark (3/4 of the 1 MiB dirty limit, less two 32 KiB steps),
+ * below fsync's own; then the cleaner's steps, with a write to one of the
+ * buffers it copied while their chunks are written; then an fsync, and a
+ * crash.  How many rounds that took (it depends on how often a block meets
+ * its journal bound) and which block was written go to clean_report.
  */
 static int clean_then_crash(uint64_t ino)
 {
-	unsigned i = 0;
-	for (unsigned round = 0; round < CLEAN_ROUNDS; round++) {
+	const uint64_t step = T.opts.dirty_limit / 32, high = T.opts.dirty_limit / 4 * 3;
+	unsigned i = 0, round;
+	for (round = 0; T.vfs->journal_bytes < high - 2 * step; round++) {
+		if (round == CLEAN_MAX_ROUNDS)
+			return 18;
 		for (unsigned k = 0; k < 8; k++, i++) {
 			uint64_t off;
 			size_t n;
@@ -1305,9 +1323,10 @@ static int clean_then_crash(uint64_t ino)
 		if (r)
 			return r;
 	}
-	/* past the cleaner's mark, below fsync's: nothing was written back yet */
+	clean_report->rounds = round;
+	/* a round journals less than a step: below fsync's mark, never trimmed */
 	uint64_t journal = T.vfs->journal_bytes;
-	if (journal < 704 * KiB || journal >= 768 * KiB)
+	if (journal >= high)
 		return 19;
 	struct vnode *vn = vnode_find(T.vfs, ino);
 	size_t buffers = vn ? vn->nwb : 0;
@@ -1316,17 +1335,19 @@ static int clean_then_crash(uint64_t ino)
 	pthread_mutex_lock(&T.vfs->lock);
 	struct clean_work *w = data_clean_pick(T.vfs);
 	pthread_mutex_unlock(&T.vfs->lock);
-	if (!w)
-		return 20;
+	if (!w || w->n < 2)
+		return 20;            /* a step of journal is more than one buffer's */
 	data_clean_write(T.vfs, w);
-	/* the hot block, the most journaled, was copied: this write makes the copy stale */
-	int r = write_pat(ino, CLEAN_HOT * 16 * KiB + 10, 20, 99, NULL);
+	/* one of the buffers copied changes: its copy is stale */
+	uint64_t hot = w->item[w->n / 2].block;
+	clean_report->block = hot;
+	int r = write_pat(ino, hot * 16 * KiB + 10, 20, 99, NULL);
 	if (r)
 		return r;
 	pthread_mutex_lock(&T.vfs->lock);
 	int cleaned = data_clean_install(T.vfs, w);
-	struct wblock *hot = buffer_of(ino, CLEAN_HOT);
-	bool hot_kept = hot && hot->journaled && hot->dirty_hi > hot->dirty_lo;
+	struct wblock *wb = buffer_of(ino, hot);
+	bool hot_kept = wb && wb->journaled && wb->dirty_hi > wb->dirty_lo;
 	uint64_t journal_after = T.vfs->journal_bytes;
 	size_t buffers_after = vn->nwb;
 	pthread_mutex_unlock(&T.vfs->lock);
@@ -1352,16 +1373,22 @@ static void test_cleaner(void)
 	static uint8_t model[CLEAN_FILE];
 	uint64_t ino;
 
+	clean_report = mmap(NULL, sizeof(*clean_report), PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(clean_report != MAP_FAILED);
 	CHECK_OK(one_committed_file("cleaner", CLEAN_FILE, model, &ino));
 	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
 	CHECK_OK(crash_after(clean_then_crash, ino));
-	for (unsigned i = 0; i < CLEAN_ROUNDS * 8; i++) {
+	CHECK(clean_report->rounds > 0 && clean_report->block < CLEAN_BLOCKS);
+	for (unsigned i = 0; i < clean_report->rounds * 8; i++) {
 		uint64_t off;
 		size_t n;
 		clean_write(i, &off, &n);
 		fill_pat(model + off, n, off, i + 2);
 	}
-	fill_pat(model + CLEAN_HOT * 16 * KiB + 10, 20, CLEAN_HOT * 16 * KiB + 10, 99);
+	uint64_t hot = clean_report->block * 16 * KiB + 10;
+	fill_pat(model + hot, 20, hot, 99);
+	munmap(clean_report, sizeof(*clean_report));
 	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));   /* replays */
 	CHECK_OK(read_equals(ino, 0, CLEAN_FILE, model));
 	CHECK_OK(env_close());
