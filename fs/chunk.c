@@ -19,10 +19,17 @@
  *  5. Only chunk_gc() calls chunk_unlink() on a chunk named by the index,
  *     or takes a dead chunk's file for recycling (below).
  *  6. A reader may hold a chunk file open when gc takes it and a writer
- *     truncates and refills it.  So a read that finds the wrong length or
- *     hash asks whether the chunk's name still leads to the file it read:
- *     if not, the chunk vanished (-ENOENT, as after an unlink), else the
- *     file is damaged (-EIO).
+ *     refills it.  So a read that finds the wrong length or hash asks
+ *     whether the chunk's name still leads to the file it read: if not,
+ *     the chunk vanished (-ENOENT, as after an unlink), else the file is
+ *     damaged (-EIO).
+ *  7. A name is trusted only with its bytes: a write that finds the name
+ *     taken (EEXIST) compares the file with its own bytes and replaces a
+ *     file that differs.  After a crash a name that no record names may
+ *     lead to bytes that never reached the disk (a recycled file is
+ *     overwritten in place, and nothing orders its bytes before its
+ *     rename); a batch names a chunk only once its file is durable, so a
+ *     name a record names holds its bytes.
  *
  * Crash ordering with CHUNK_SYNC: file data is fsync'd before the link; the
  * link is made durable by an fsync of its fan-out directory; a fan-out
@@ -35,7 +42,8 @@
  * parent, relies on its own fsync committing the mkdir too, as the journals
  * of ext4 and xfs do.
  * A crash at any point leaves at most a named temp file (removed with
- * CHUNK_STORE_CLEAN_TMP) or a chunk file no record names (removed by fsck).
+ * CHUNK_STORE_CLEAN_TMP) or a chunk file no record names (removed by fsck;
+ * its bytes may be wrong, which invariant 7 guards against).
  */
 #include "chunk.h"
 
@@ -50,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <pthread.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -63,24 +72,44 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
 
 /*
  * Recycling.  chunk_gc() does not unlink a dead chunk's file: it renames it
- * to a temp name of this process in tmp/, empties it and keeps it open, and
- * a later chunk_write() fills it and renames it into place.  Making and
+ * to a temp name of this process in tmp/ and keeps it, and a later
+ * chunk_write() overwrites it and renames it into place.  Making and
  * freeing an inode per chunk is among the slowest things a file system does
  * (ext4 without a journal scans past every inode freed in the last seconds
  * at each creation), and a volume that rewrites its data does it for every
- * block; a rename is cheap.  The files hold no data while they wait (so
- * they hold no space), and a crash leaves them as temp files of a dead
- * process, which the next open with CHUNK_STORE_CLEAN_TMP removes.  A
- * batch of write-backs frees as many chunks as it writes, so the pool is
- * sized for the largest batches: a dirty limit's worth of small blocks.
+ * block; a rename is cheap.
  *
- * Emptying a file (or unlinking it, when the pool is full) frees its
- * blocks and waits for any write-back of them under way: 0.2 ms a file,
- * and whole seconds for the thousands of chunks of a deleted big file.
+ * Freeing a file's blocks is slow too: it waits for any write-back of them
+ * under way, and on a file system mounted with online discard for a discard
+ * of every extent (0.2 ms a file; whole seconds for the thousands of
+ * chunks of a deleted big file).  So the pool keeps files whole, up to
+ * recycle_full_max bytes (RECYCLE_FULL_BYTES unless set), and a write
+ * overwrites the blocks in place; only files past that bound are emptied
+ * (truncated) before they wait, or removed when the pool is full.  Random
+ * 8 KiB writes with fsync ran 13% faster so (docs/performance.md).  The
+ * bytes kept are space the disk does not get back while the store is
+ * open, so files are kept whole only while the file system has four times
+ * the bound free (else the whole ones are removed), a write that meets a
+ * full disk removes them first, and closing the store removes every file
+ * of the pool.  A crash leaves them
+ * as temp files of a dead process, which the next open with
+ * CHUNK_STORE_CLEAN_TMP removes.
+ *
  * gc runs inside a write transaction, which holds up every other change,
- * so it only renames; the emptier thread does the rest, later.
+ * so it only renames; the emptier thread does the rest, later.  A batch of
+ * write-backs frees as many chunks as it writes, so the pool is sized for
+ * the largest batches: a dirty limit's worth of small blocks.
  */
 #define RECYCLE_MAX 16384
+#define RECYCLE_FULL_BYTES (256ull << 20)
+/* Whole files are kept only while the file system has this many times that bound free. */
+#define RECYCLE_FREE_FACTOR 4
+
+/* A file of the pool: tmp/<pid>.0.<n>, holding @bytes (0: emptied). */
+struct pooled {
+	uint64_t n;
+	uint64_t bytes;
+};
 
 struct chunk_store {
 	int dirfd;                            /* the store directory; all paths are relative to it */
@@ -89,8 +118,10 @@ struct chunk_store {
 	int no_tmpfile;                       /* atomic: tmp/ rejected O_TMPFILE  */
 	uint64_t tmp_counter;                 /* atomic: names of named temp files */
 	pthread_mutex_t recycle_lock;
-	uint64_t *recycle;                    /* names (tmp/<pid>.0.<n>) of emptied files */
-	size_t nrecycle;                      /* with recycle_lock */
+	/* the pool, with recycle_lock: files to overwrite, and the bytes they hold */
+	struct pooled *recycle;
+	size_t nrecycle;
+	uint64_t recycle_full, recycle_full_max;
 	/* the emptier: with recycle_lock, files gc renamed that are still full */
 	uint64_t *to_empty;
 	size_t nempty, empty_cap;
@@ -389,26 +420,21 @@ static int compare_file(int fd, const void *data, size_t len)
 }
 
 /*
- * The name is taken: the chunk is stored already.  With CHUNK_VERIFY its
- * bytes must be ours; with CHUNK_SYNC it and its name must be durable before
- * we return, since its writer may not have asked for that.
+ * The name is taken: the chunk is stored already if the file holds our
+ * bytes (invariant 7): -ESTALE if it holds others, -ENOENT if it went
+ * meanwhile (invariant 6).  With CHUNK_SYNC it and its name must be
+ * durable before we return, since its writer may not have asked for that.
  */
 static int existing_chunk(struct chunk_store *cs, const char *relpath,
 			  const void *data, size_t len, unsigned flags)
 {
-	int fd, r = 0;
-
-	if (!(flags & (CHUNK_VERIFY | CHUNK_SYNC)))
-		return 0;
-	fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int r, fd = openat(cs->dirfd, relpath, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (flags & CHUNK_VERIFY) {
-		struct stat st;
-		r = fstat(fd, &st) < 0 ? -errno : compare_file(fd, data, len);
-		if (r == -EIO && file_moved(cs->dirfd, relpath, &st))
-			r = -ENOENT;   /* invariant 6 */
-	}
+	r = fstat(fd, &st) < 0 ? -errno : compare_file(fd, data, len);
+	if (r == -EIO)
+		r = file_moved(cs->dirfd, relpath, &st) ? -ENOENT : -ESTALE;
 	if (r == 0 && (flags & CHUNK_SYNC))
 		r = fsync_fd(fd);
 	close(fd);
@@ -521,6 +547,7 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	pthread_cond_init(&cs->emptier_done, NULL);
 	if (flags & CHUNK_STORE_RECYCLE)
 		cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));   /* NULL: unlink */
+	cs->recycle_full_max = RECYCLE_FULL_BYTES;
 	cs->dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cs->dirfd < 0) {
 		r = -errno;
@@ -574,7 +601,7 @@ void chunk_store_close(struct chunk_store *cs)
 	}
 	free(cs->to_empty);
 	for (size_t i = 0; i < cs->nrecycle; i++)
-		recycled_remove(cs, cs->recycle[i]);
+		recycled_remove(cs, cs->recycle[i].n);
 	free(cs->recycle);
 	pthread_cond_destroy(&cs->emptier_wake);
 	pthread_cond_destroy(&cs->emptier_done);
@@ -587,41 +614,82 @@ void chunk_store_close(struct chunk_store *cs)
 
 /* ---- chunk files -------------------------------------------------------- */
 
-/* The name of a recycled (empty) file, or -ENOENT if there is none. */
-static int recycled_take(struct chunk_store *cs, uint64_t *ret_n)
+void chunk_store_set_recycle_bytes(struct chunk_store *cs, uint64_t bytes)
+{
+	pthread_mutex_lock(&cs->recycle_lock);
+	cs->recycle_full_max = bytes;
+	pthread_mutex_unlock(&cs->recycle_lock);
+}
+
+/* A file of the pool, or -ENOENT if there is none. */
+static int recycled_take(struct chunk_store *cs, struct pooled *ret)
 {
 	pthread_mutex_lock(&cs->recycle_lock);
 	bool have = cs->nrecycle > 0;
-	if (have)
-		*ret_n = cs->recycle[--cs->nrecycle];
+	if (have) {
+		*ret = cs->recycle[--cs->nrecycle];
+		cs->recycle_full -= ret->bytes;
+	}
 	pthread_mutex_unlock(&cs->recycle_lock);
 	return have ? 0 : -ENOENT;
 }
 
-static bool pool_has_room(struct chunk_store *cs)
+/* The disk is full, or nearly: removes the files of the pool that hold bytes. */
+static void recycled_free_space(struct chunk_store *cs)
 {
+	size_t kept = 0, removed = 0;
 	pthread_mutex_lock(&cs->recycle_lock);
-	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
+	for (size_t i = 0; cs->recycle_full && i < cs->nrecycle; i++) {
+		if (cs->recycle[i].bytes) {
+			recycled_remove(cs, cs->recycle[i].n);
+			removed++;
+		} else {
+			cs->recycle[kept++] = cs->recycle[i];
+		}
+	}
+	if (removed)
+		cs->nrecycle = kept;
+	cs->recycle_full = 0;
 	pthread_mutex_unlock(&cs->recycle_lock);
-	return room;
 }
 
-/* Empties file tmp/<pid>.0.<n> of ours and keeps it for recycling, or removes it. */
+/*
+ * Keeps file tmp/<pid>.0.<n> of ours in the pool: whole while the pool's
+ * bound on bytes allows, else emptied; removes it when the pool is full.
+ */
 static void recycled_put(struct chunk_store *cs, uint64_t n)
 {
 	char name[64];
-	bool kept = false;
-	if (!pool_has_room(cs)) {   /* no use emptying it first: unlinking frees it all */
+	struct stat st;
+	struct statvfs vfs;
+	recycled_name(n, name, sizeof(name));
+	if (fstatat(cs->dirfd, name, &st, 0) < 0) {
 		recycled_remove(cs, n);
 		return;
 	}
-	recycled_name(n, name, sizeof(name));
-	int fd = openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd >= 0) {   /* the pool exists: pool_has_room() said so */
+	bool roomy = fstatvfs(cs->dirfd, &vfs) == 0 &&
+		     (uint64_t)vfs.f_bavail * vfs.f_frsize > RECYCLE_FREE_FACTOR * cs->recycle_full_max;
+	if (!roomy)
+		recycled_free_space(cs);
+	pthread_mutex_lock(&cs->recycle_lock);
+	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
+	bool whole = room && roomy &&
+		     cs->recycle_full + (uint64_t)st.st_size <= cs->recycle_full_max;
+	if (whole) {
+		cs->recycle[cs->nrecycle++] = (struct pooled){ n, (uint64_t)st.st_size };
+		cs->recycle_full += (uint64_t)st.st_size;
+	}
+	pthread_mutex_unlock(&cs->recycle_lock);
+	if (whole)
+		return;
+	bool kept = false;
+	/* no use emptying it when there is no room: unlinking frees it all */
+	int fd = room ? openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
+	if (fd >= 0) {
 		close(fd);
 		pthread_mutex_lock(&cs->recycle_lock);
 		if (cs->nrecycle < RECYCLE_MAX) {
-			cs->recycle[cs->nrecycle++] = n;
+			cs->recycle[cs->nrecycle++] = (struct pooled){ n, 0 };
 			kept = true;
 		}
 		pthread_mutex_unlock(&cs->recycle_lock);
@@ -680,14 +748,18 @@ static void empty_later(struct chunk_store *cs, uint64_t n)
 		recycled_put(cs, n);
 }
 
-/* Writes the file of chunk @id into a recycled file: 1 if there was none to take. */
+/*
+ * Writes the file of chunk @id over a file of the pool: 1 if there was
+ * none to take.  Its bytes are not ordered before the rename (invariant 7).
+ */
 static int write_recycled(struct chunk_store *cs, const char *relpath, const void *data,
 			  size_t len, unsigned flags)
 {
 	char name[64];
-	uint64_t n;
-	if (recycled_take(cs, &n) < 0)
+	struct pooled p;
+	if (recycled_take(cs, &p) < 0)
 		return 1;
+	uint64_t n = p.n;
 	recycled_name(n, name, sizeof(name));
 	int fd = openat(cs->dirfd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -695,6 +767,8 @@ static int write_recycled(struct chunk_store *cs, const char *relpath, const voi
 		return 1;
 	}
 	int r = pwrite_all(fd, data, len);
+	if (r == 0 && p.bytes > len && ftruncate(fd, (off_t)len) < 0)
+		r = -errno;
 	if (r == 0)
 		r = sync_or_start_write_back(fd, flags);   /* CHUNK_SYNC: bytes before name */
 	close(fd);
@@ -735,6 +809,44 @@ static int write_new(struct chunk_store *cs, const char *relpath, const void *da
 	return r;
 }
 
+/*
+ * Replaces the file at @relpath, which holds other bytes (invariant 7),
+ * with a new one of @data.  A new file, not one of the pool: ext4 writes
+ * a new file's bytes before it commits a rename over another file.
+ */
+static int replace_chunk(struct chunk_store *cs, const char *relpath, const void *data,
+			 size_t len, unsigned flags)
+{
+	char tmpname[64];
+	int fd = open_named_tmp(cs, tmpname, sizeof(tmpname));
+	if (fd < 0)
+		return fd;
+	int r = write_all(fd, data, len);
+	if (r == 0)
+		r = sync_or_start_write_back(fd, flags);   /* CHUNK_SYNC: bytes before name */
+	close(fd);
+	if (r == 0 && renameat(cs->dirfd, tmpname, cs->dirfd, relpath) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(cs->dirfd, tmpname, 0);
+	return r;
+}
+
+/* Writes the file of chunk @id under @relpath, over a file of the pool if there is one. */
+static int write_file(struct chunk_store *cs, const char *relpath, const void *data,
+		      size_t len, unsigned flags)
+{
+	int r = write_recycled(cs, relpath, data, len, flags);
+	if (r == 1)
+		r = write_new(cs, relpath, data, len, flags);
+	/* a full disk: once more, after the pool gave back the space it held */
+	if (r == -ENOSPC) {
+		recycled_free_space(cs);
+		r = write_new(cs, relpath, data, len, flags);
+	}
+	return r;
+}
+
 int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
 		const void *data, size_t len, unsigned flags)
 {
@@ -743,12 +855,14 @@ int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
 
 	chunk_relpath(id, relpath);
 	for (int attempt = 0;; attempt++) {
-		r = write_recycled(cs, relpath, data, len, flags);
-		if (r == 1)
-			r = write_new(cs, relpath, data, len, flags);
+		r = write_file(cs, relpath, data, len, flags);
 		if (r != -EEXIST)
 			break;
 		r = existing_chunk(cs, relpath, data, len, flags);
+		if (r == -ESTALE) {   /* a crash's leftover, or damage */
+			r = replace_chunk(cs, relpath, data, len, flags);
+			break;
+		}
 		/* gone meanwhile (a dead chunk that gc took): write it again */
 		if (r != -ENOENT || attempt > 0)
 			return r;

@@ -35,7 +35,7 @@ struct chunk_store;
 
 enum chunk_flags {
 	CHUNK_SYNC   = 1 << 0,   /* fsync the file and its directory before returning    */
-	CHUNK_VERIFY = 1 << 1,   /* on a dedup hit, compare bytes before sharing          */
+	CHUNK_VERIFY = 1 << 1,   /* chunk_put(): compare a live chunk's bytes before sharing */
 };
 
 enum chunk_store_flags {
@@ -48,10 +48,15 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 		     struct chunk_store **ret_cs);
 void chunk_store_close(struct chunk_store *cs);       /* NULL is fine */
 /*
- * Waits until the files chunk_gc() handed to the recycling thread are
- * emptied or removed (CHUNK_STORE_RECYCLE; else there are none).
+ * Waits until the files chunk_gc() handed to the recycling thread are in
+ * its pool or removed (CHUNK_STORE_RECYCLE; else there are none).
  */
 void chunk_store_drain(struct chunk_store *cs);
+/*
+ * The most bytes the files of the pool keep for writes to overwrite
+ * (chunk.c, "Recycling"); files past it are emptied.  256 MiB unless set.
+ */
+void chunk_store_set_recycle_bytes(struct chunk_store *cs, uint64_t bytes);
 
 /* The chunk id (keyed hash) of @len bytes. */
 void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,
@@ -64,8 +69,9 @@ void chunk_relpath(const struct idx_chunk_id *id, char out[CHUNK_RELPATH_SIZE]);
 
 /*
  * Makes sure the chunk file for @id (the id of @data) exists: writes it under
- * tmp/ and links it into place.  If a file of that name exists already and
- * CHUNK_VERIFY is set, its bytes are compared with @data: -EIO if they differ.
+ * tmp/ and links it into place.  If a file of that name exists already, its
+ * bytes are compared with @data, and a file that differs (a crash's
+ * leftover, or damage) is replaced.
  */
 int chunk_write(struct chunk_store *cs, const struct idx_chunk_id *id,
 		const void *data, size_t len, unsigned flags);
@@ -95,8 +101,8 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
 
 /*
  * chunk_put() in two halves, so that the slow half runs outside the
- * transaction: chunk_prepare() hashes @data and writes its file (comparing
- * bytes with an existing file if CHUNK_VERIFY: -EIO if they differ);
+ * transaction: chunk_prepare() hashes @data and writes its file, as
+ * chunk_write();
  * chunk_put_prepared(), inside the write transaction, makes sure the file is
  * still there (a gc may have removed a dead chunk's file meanwhile: then it
  * writes it again from @data, and returns 1 where it otherwise returns 0).

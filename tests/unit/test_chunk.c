@@ -410,7 +410,12 @@ static void test_corrupt(void)
 	free(store);
 }
 
-static void test_verify_planted(void)
+/*
+ * A file under a chunk's name with other bytes: a crash's leftover (a
+ * recycled file whose new bytes never reached the disk), or damage.  A
+ * write that finds it replaces it, with or without CHUNK_VERIFY.
+ */
+static void test_planted_replaced(void)
 {
 	uint8_t secret[IDX_SECRET_SIZE];
 	struct chunk_store *cs = NULL;
@@ -418,7 +423,7 @@ static void test_verify_planted(void)
 	char *store = make_store("planted");
 	char data[4096], wrong[4096], back[4096], dir[PATH_MAX];
 	char *path;
-	struct stat st;
+	static const unsigned flags[] = { 0, CHUNK_VERIFY, CHUNK_SYNC, CHUNK_VERIFY | CHUNK_SYNC };
 
 	make_secret(secret, 6);
 	fill_random(data, sizeof(data));
@@ -426,26 +431,22 @@ static void test_verify_planted(void)
 	wrong[4095] ^= 1;
 	CHECK_OK(chunk_store_open(store, secret, 0, &cs));
 	chunk_id_of(cs, data, sizeof(data), &id);
-
-	/* a file of the right name with other bytes (a collision, or damage) */
 	path = strdup(chunk_path(store, &id));
 	CHECK(path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = '\0';   /* its fan-out directory */
 	CHECK_OK(mkdir(dir, 0700));
-	CHECK_OK(write_file(path, wrong, sizeof(wrong)));
 
-	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY), -EIO);
-	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY | CHUNK_SYNC), -EIO);
-	/* without CHUNK_VERIFY the name means "stored"; reads still catch it */
-	CHECK_OK(chunk_write(cs, &id, data, sizeof(data), 0));
-	CHECK_EQ(chunk_read(cs, &id, back, sizeof(back)), -EIO);
-	/* the published file was not touched */
-	CHECK_OK(stat(path, &st));
-	CHECK_EQ(st.st_size, sizeof(wrong));
-	CHECK_OK(write_file(path, wrong, 100));   /* and a shorter one */
-	CHECK_EQ(chunk_write(cs, &id, data, sizeof(data), CHUNK_VERIFY), -EIO);
+	for (size_t i = 0; i < 2 * sizeof(flags) / sizeof(flags[0]); i++) {
+		/* the same length (a recycled file), then a shorter one */
+		CHECK_OK(write_file(path, wrong, i % 2 ? 100 : sizeof(wrong)));
+		CHECK_EQ(chunk_read(cs, &id, back, sizeof(back)), -EIO);
+		CHECK_OK(chunk_write(cs, &id, data, sizeof(data), flags[i / 2]));
+		CHECK_OK(chunk_read(cs, &id, back, sizeof(back)));
+		CHECK(memcmp(back, data, sizeof(data)) == 0);
+	}
 	CHECK_EQ(count_files(store, "tmp"), 0);
+	CHECK_EQ(count_files(store, "chunks"), 1);
 	chunk_store_close(cs);
 	free(path);
 	free(store);
@@ -702,6 +703,112 @@ static long long refs_of(struct ix *ix, const struct idx_chunk_id *id)
 	return r < 0 ? r : (long long)c.refs;
 }
 
+/* ---- the pool and free space -------------------------------------------- */
+
+enum { POOL_LEN = 32 * 1024, POOL_N = 8 };
+
+/* POOL_N new chunks put, referenced and dropped, then gc: their files go to the pool. */
+static int pool_round(struct chunk_store *cs, struct idx_env *env, uint8_t *data)
+{
+	struct idx_txn *txn;
+	struct idx_chunk_id id;
+	uint64_t freed = 0;
+	int r = idx_txn_begin(env, 0, &txn);
+	for (int i = 0; i < POOL_N && r == 0; i++) {
+		fill_random(data, POOL_LEN);
+		r = chunk_put(cs, txn, data, POOL_LEN, 0, &id);
+		if (r == 0)
+			r = idx_chunk_ref(txn, &id, POOL_LEN);
+		if (r == 0)
+			r = idx_chunk_unref(txn, &id);
+	}
+	if (r == 0)
+		r = idx_txn_commit(txn);
+	else
+		idx_txn_abort(txn);
+	if (r == 0)
+		r = idx_txn_begin(env, 0, &txn);
+	if (r == 0 && (r = chunk_gc(cs, txn, &freed)) == 0)
+		r = idx_txn_commit(txn);
+	chunk_store_drain(cs);
+	return r == 0 && freed == POOL_N ? 0 : -1;
+}
+
+/* Writes @len bytes to @path, or until the file system is full if @len is 0. */
+static void fill_with(const char *path, size_t len)
+{
+	static char buf[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	for (size_t done = 0; fd >= 0 && (len == 0 || done < len); done += sizeof(buf))
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			break;
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * In a 2 MiB tmpfs, with a pool bound of 256 KiB: dead chunks' files are
+ * kept whole while 1 MiB is free, given back when less is, and a write
+ * that meets a full disk removes the whole ones before it gives up.
+ */
+static int pool_space_child(const char *dir)
+{
+	uint8_t secret[IDX_SECRET_SIZE];
+	struct chunk_store *cs = NULL;
+	struct idx_env *env = NULL;
+	struct idx_chunk_id id;
+	static uint8_t data[2 * POOL_LEN], back[2 * POOL_LEN];
+	char sub[PATH_MAX], filler[PATH_MAX];
+
+	snprintf(sub, sizeof(sub), "%s-index", dir);
+	if (mkdir(sub, 0700) < 0 || idx_env_open(sub, IDX_ENV_CREATE, 0, &env) < 0)
+		return 3;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("volfs-test", dir, "tmpfs", 0, "size=2m,mode=0700") < 0)
+		return 77;
+	snprintf(sub, sizeof(sub), "%s/chunks", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/tmp", dir);
+	mkdir(sub, 0700);
+	snprintf(filler, sizeof(filler), "%s/filler", dir);
+	make_secret(secret, 12);
+	if (chunk_store_open(dir, secret, CHUNK_STORE_RECYCLE, &cs) < 0)
+		return 4;
+	chunk_store_set_recycle_bytes(cs, POOL_N * POOL_LEN);
+
+	if (pool_round(cs, env, data) < 0 || tmp_bytes(dir) != POOL_N * POOL_LEN)
+		return 10;   /* room: kept whole */
+	fill_with(filler, 1024 * 1024);
+	if (pool_round(cs, env, data) < 0 || tmp_bytes(dir) != 0 ||
+	    count_files(dir, "tmp") != POOL_N)
+		return 11;   /* less than 1 MiB free: emptied */
+	unlink(filler);
+	if (pool_round(cs, env, data) < 0 || tmp_bytes(dir) != POOL_N * POOL_LEN)
+		return 12;
+	fill_with(filler, 0);
+	/* bigger than the files of the pool: one of them would have to grow */
+	fill_random(data, sizeof(data));
+	chunk_id_of(cs, data, sizeof(data), &id);
+	if (chunk_write(cs, &id, data, sizeof(data), 0) < 0 ||
+	    chunk_read(cs, &id, back, sizeof(back)) < 0 || memcmp(data, back, sizeof(data)))
+		return 13;
+	if (tmp_bytes(dir) != 0)
+		return 14;
+	chunk_store_close(cs);
+	idx_env_close(env);
+	return 0;
+}
+
+static void test_pool_space(void)
+{
+	int r = in_child(pool_space_child, test_subdir("poolspace"));
+	if (r == 77) {
+		fprintf(stderr, "  (skipped: cannot mount a tmpfs in a private namespace)\n");
+		return;
+	}
+	CHECK_EQ(r, 0);
+}
+
 static int count_dead(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
 {
 	(void)id;
@@ -784,10 +891,10 @@ static void test_put_ref_gc(void)
 	idx_txn_abort(txn);
 	CHECK_EQ(dead, 0);
 
-	/* the file waits in tmp/, emptied off gc's path, and the next new chunk is written into it */
+	/* the file waits in tmp/, whole, and the next new chunk is written over it */
 	chunk_store_drain(ix.cs);
 	CHECK_EQ(count_files(ix.store, "tmp"), 1);
-	CHECK_EQ(tmp_bytes(ix.store), 0);
+	CHECK_EQ(tmp_bytes(ix.store), sizeof(data));
 	data[0] ^= 1;
 	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
 	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id2));
@@ -812,9 +919,9 @@ static void test_put_ref_gc(void)
 }
 
 /*
- * gc only renames dead chunks' files: the recycling thread empties them
- * (those the pool has room for) later, off the write transaction, and
- * closing the store removes them all, emptied or not yet.
+ * gc only renames dead chunks' files: the recycling thread keeps them
+ * whole up to the pool's bound and empties the rest, later, off the write
+ * transaction; closing the store removes them all.
  */
 static void test_gc_many(void)
 {
@@ -827,6 +934,7 @@ static void test_gc_many(void)
 
 	fill_random(data, sizeof(data));
 	CHECK_OK(ix_open(&ix, "gcmany"));
+	chunk_store_set_recycle_bytes(ix.cs, 50 * sizeof(data));
 	for (int round = 0; round < 2; round++) {
 		CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
 		for (int i = 0; i < N; i++) {
@@ -844,7 +952,7 @@ static void test_gc_many(void)
 		if (round == 0) {
 			chunk_store_drain(ix.cs);
 			CHECK_EQ(count_files(ix.store, "tmp"), N);
-			CHECK_EQ(tmp_bytes(ix.store), 0);
+			CHECK_EQ(tmp_bytes(ix.store), 50 * sizeof(data));
 		}
 		data[100] ^= 1;   /* new chunks: round 1 takes round 0's files */
 	}
@@ -1025,13 +1133,14 @@ int main(void)
 	RUN(test_dedup);
 	RUN(test_distinct);
 	RUN(test_corrupt);
-	RUN(test_verify_planted);
+	RUN(test_planted_replaced);
 	RUN(test_clean_tmp);
 	RUN(test_open_errors);
 	RUN(test_no_tmpfile);
 	RUN(test_enospc);
 	RUN(test_put_ref_gc);
 	RUN(test_gc_many);
+	RUN(test_pool_space);
 	RUN(test_revive_dead);
 	RUN(test_put_damaged);
 	RUN(test_cache);
