@@ -86,7 +86,7 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
  * recycle_full_max bytes (RECYCLE_FULL_BYTES unless set), and a write
  * overwrites the blocks in place; only files past that bound are emptied
  * (truncated) before they wait, or removed when the pool is full.  Random
- * 8 KiB writes with fsync ran 13% faster so (docs/performance.md).  The
+ * 8 KiB writes with fsync ran about 10% faster so (docs/performance.md).  The
  * bytes kept are space the disk does not get back while the store is
  * open, so files are kept whole only while the file system has four times
  * the bound free (else the whole ones are removed), a write that meets a
