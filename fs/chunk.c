@@ -86,14 +86,14 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
  * recycle_full_max bytes (RECYCLE_FULL_BYTES unless set), and a write
  * overwrites the blocks in place; only files past that bound are emptied
  * (truncated) before they wait, or removed when the pool is full.  Random
- * 8 KiB writes with fsync ran about 10% faster so (docs/performance.md).  The
- * bytes kept are space the disk does not get back while the store is
- * open, so files are kept whole only while the file system has four times
+ * 8 KiB writes with fsync ran about 10% faster so (docs/performance.md).
+ *
+ * The bytes kept are space the disk does not get back while the store is
+ * open.  So files are kept whole only while the file system has four times
  * the bound free (else the whole ones are removed), a write that meets a
  * full disk removes them first, and closing the store removes every file
- * of the pool.  A crash leaves them
- * as temp files of a dead process, which the next open with
- * CHUNK_STORE_CLEAN_TMP removes.
+ * of the pool.  A crash leaves them as temp files of a dead process, which
+ * the next open with CHUNK_STORE_CLEAN_TMP removes.
  *
  * gc runs inside a write transaction, which holds up every other change,
  * so it only renames; the emptier thread does the rest, later.  A batch of
@@ -122,7 +122,7 @@ struct chunk_store {
 	struct pooled *recycle;
 	size_t nrecycle;
 	uint64_t recycle_full, recycle_full_max;
-	/* the emptier: with recycle_lock, files gc renamed that are still full */
+	/* the emptier: with recycle_lock, files gc renamed, not yet in the pool */
 	uint64_t *to_empty;
 	size_t nempty, empty_cap;
 	bool emptying;                        /* a file taken from to_empty is being done */
@@ -667,11 +667,10 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 		recycled_remove(cs, n);
 		return;
 	}
-	bool roomy = fstatvfs(cs->dirfd, &vfs) == 0 &&
-		     (uint64_t)vfs.f_bavail * vfs.f_frsize > RECYCLE_FREE_FACTOR * cs->recycle_full_max;
-	if (!roomy)
-		recycled_free_space(cs);
+	uint64_t free_bytes = fstatvfs(cs->dirfd, &vfs) == 0 ?
+			      (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
 	pthread_mutex_lock(&cs->recycle_lock);
+	bool roomy = free_bytes > RECYCLE_FREE_FACTOR * cs->recycle_full_max;
 	bool room = cs->recycle && cs->nrecycle < RECYCLE_MAX;
 	bool whole = room && roomy &&
 		     cs->recycle_full + (uint64_t)st.st_size <= cs->recycle_full_max;
@@ -682,6 +681,8 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 	pthread_mutex_unlock(&cs->recycle_lock);
 	if (whole)
 		return;
+	if (!roomy)
+		recycled_free_space(cs);
 	bool kept = false;
 	/* no use emptying it when there is no room: unlinking frees it all */
 	int fd = room ? openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
