@@ -611,6 +611,23 @@ out:
 }
 
 /*
+ * In a child: a tmpfs mounted with @options at @dir, in a private mount
+ * namespace, holding a store's chunks/ and tmp/.  77 if that cannot be had.
+ */
+static int tmpfs_store(const char *dir, const char *options)
+{
+	char sub[PATH_MAX];
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("volfs-test", dir, "tmpfs", 0, options) < 0)
+		return 77;
+	snprintf(sub, sizeof(sub), "%s/chunks", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/tmp", dir);
+	mkdir(sub, 0700);
+	return 0;
+}
+
+/*
  * A full file system: ENOSPC comes back as it is, and tmp/ keeps nothing.
  * Needs a private mount namespace for a small tmpfs (root); skipped otherwise.
  */
@@ -620,18 +637,13 @@ static int enospc_child(const char *dir)
 	struct chunk_store *cs = NULL;
 	struct idx_chunk_id id;
 	size_t len = 1024 * 1024;
-	char *data = malloc(len), sub[PATH_MAX];
+	char *data = malloc(len);
 	int r;
 
 	if (!data)
 		return 3;
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("volfs-test", dir, "tmpfs", 0, "size=256k,mode=0700") < 0)
+	if (tmpfs_store(dir, "size=256k,mode=0700") != 0)
 		return 77;
-	snprintf(sub, sizeof(sub), "%s/chunks", dir);
-	mkdir(sub, 0700);
-	snprintf(sub, sizeof(sub), "%s/tmp", dir);
-	mkdir(sub, 0700);
 	make_secret(secret, 10);
 	if (chunk_store_open(dir, secret, 0, &cs) < 0)
 		return 4;
@@ -763,13 +775,8 @@ static int pool_space_child(const char *dir)
 	snprintf(sub, sizeof(sub), "%s-index", dir);
 	if (mkdir(sub, 0700) < 0 || idx_env_open(sub, IDX_ENV_CREATE, 0, &env) < 0)
 		return 3;
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("volfs-test", dir, "tmpfs", 0, "size=2m,mode=0700") < 0)
+	if (tmpfs_store(dir, "size=2m,mode=0700") != 0)
 		return 77;
-	snprintf(sub, sizeof(sub), "%s/chunks", dir);
-	mkdir(sub, 0700);
-	snprintf(sub, sizeof(sub), "%s/tmp", dir);
-	mkdir(sub, 0700);
 	snprintf(filler, sizeof(filler), "%s/filler", dir);
 	make_secret(secret, 12);
 	if (chunk_store_open(dir, secret, CHUNK_STORE_RECYCLE, &cs) < 0)
