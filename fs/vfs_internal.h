@@ -53,10 +53,10 @@
  *  8. The cleaner writes a buffer back in three steps: with the lock it
  *     copies the buffer and notes its generation; without the lock it
  *     writes the copy's chunk (the slow part: hashing, a file) and, once
- *     per pass, makes the files durable (syncfs); with the
- *     lock again it puts the extent and deletes the block's records only if
- *     the buffer still has that generation and stored length, and keeps the
- *     buffer, clean.  Otherwise the copy is stale: its chunk is discarded
+ *     per pass, makes the files durable (syncfs); with the lock again it
+ *     puts the extent and deletes the block's records only if the buffer
+ *     still has that generation and stored length, and keeps the buffer,
+ *     clean.  Otherwise the copy is stale: its chunk is discarded
  *     unless a record names it.  So a write never waits for a chunk file
  *     being written by the cleaner, and the cleaner never stores bytes older
  *     than the buffer's.
