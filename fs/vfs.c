@@ -876,7 +876,6 @@ int vfs_close(struct vfs *vfs)
 			vn = next;
 		}
 	}
-	data_clean_free(vfs);
 	pthread_mutex_unlock(&vfs->lock);
 	txn_thread_stop(vfs);
 	free(vfs->htab);

@@ -84,7 +84,8 @@ static void wb_remove(struct vfs *vfs, struct vnode *vn, size_t i)
 {
 	/* its records are deleted in the batch, or left for a replay: either way not ours */
 	vfs->journal_bytes -= vn->wb[i].journaled;
-	wb_data_free(vfs, vn->wb[i].data);
+	if (!vn->wb[i].lent)   /* else the cleaner's pass frees them (invariant 8) */
+		wb_data_free(vfs, vn->wb[i].data);
 	memmove(&vn->wb[i], &vn->wb[i + 1], (vn->nwb - i - 1) * sizeof(vn->wb[0]));
 	vn->nwb--;
 	vfs->dirty_bytes -= vfs->block_size;
@@ -103,6 +104,23 @@ static void wb_mark(struct vfs *vfs, struct wblock *wb, uint32_t lo, uint32_t hi
 		wb->dirty_lo = lo;
 	if (hi > wb->dirty_hi)
 		wb->dirty_hi = hi;
+}
+
+/*
+ * Before a change to @wb's bytes: bytes lent to the cleaner's pass stay
+ * as they are, and @wb gets a copy of its own (invariant 8).
+ */
+static int wb_own(const struct vfs *vfs, struct wblock *wb)
+{
+	if (!wb->lent)
+		return 0;
+	uint8_t *data = wb_data_alloc(vfs);
+	if (!data)
+		return -ENOMEM;
+	memcpy(data, wb->data, wb->len);   /* the rest is zero on both sides */
+	wb->data = data;
+	wb->lent = false;
+	return 0;
 }
 
 /* Does @wb hold what the index holds (invariant 3)? */
@@ -171,7 +189,7 @@ static int block_load(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64
 	return 0;
 }
 
-/* The buffer of @block, made (and loaded from the index) if needed. */
+/* The buffer of @block, to change: made (and loaded from the index) if needed, its bytes its own. */
 static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t block,
 		  uint64_t size, struct wblock **ret_wb)
 {
@@ -179,7 +197,7 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 	size_t i = wb_search(vn, block, &found);
 	if (found) {
 		*ret_wb = &vn->wb[i];
-		return 0;
+		return wb_own(vfs, &vn->wb[i]);
 	}
 	if (ARRAY_RESERVE(vn->wb, vn->nwb, vn->wbcap, 4) < 0)
 		return -ENOMEM;
@@ -659,20 +677,17 @@ int data_journal_all(struct vfs *vfs)
 
 /* ---- the cleaner (invariant 8) ------------------------------------------------- */
 
-/* The most a pass copies, and so the memory the cleaner keeps beyond the dirty limit. */
+/*
+ * The most a pass borrows, and so the memory the cleaner can keep beyond
+ * the dirty limit: the bytes of buffers changed or dropped during the pass.
+ */
 #define CLEAN_MAX_BYTES (8u << 20)
 
-/* Most buffers a pass copies: vfs->clean_copies holds that many blocks. */
+/* Most buffers a pass borrows. */
 static size_t clean_max_items(const struct vfs *vfs)
 {
 	size_t max = CLEAN_MAX_BYTES / vfs->block_size;
 	return max ? max : 1;
-}
-
-void data_clean_free(struct vfs *vfs)
-{
-	free(vfs->clean_copies);
-	vfs->clean_copies = NULL;
 }
 
 struct clean_work *data_clean_pick(struct vfs *vfs)
@@ -693,10 +708,8 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 		return NULL;
 	}
 	qsort(picks, k, sizeof(*picks), by_vnode_and_block);
-	if (!vfs->clean_copies)
-		vfs->clean_copies = malloc(max * vfs->block_size);
 	struct clean_work *w = calloc(1, sizeof(*w) + k * sizeof(w->item[0]));
-	if (!w || !vfs->clean_copies || vfs_read_txn(vfs, &txn) < 0) {
+	if (!w || vfs_read_txn(vfs, &txn) < 0) {
 		free(w);
 		free(picks);
 		return NULL;
@@ -706,16 +719,15 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 		struct vnode *vn = picks[i].vn;
 		if ((i == 0 || vn != picks[i - 1].vn) && vfs_inode_get(vfs, txn, vn->ino, &in) < 0)
 			in.size = 0;   /* gone: its buffers are not for the cleaner */
-		const struct wblock *wb = wb_find(vn, picks[i].block);
+		struct wblock *wb = wb_find(vn, picks[i].block);
 		uint32_t len = wb_stored_len(vfs, wb, in.size);
 		if (!len)
 			continue;
-		uint8_t *copy = vfs->clean_copies + w->n * vfs->block_size;
-		memcpy(copy, wb->data, len);
+		wb->lent = true;
 		w->item[w->n++] = (struct clean_item){
 			.ino = vn->ino, .block = wb->block, .gen = wb->gen, .len = len,
 			.inline_ok = wb->block == 0 && in.size <= INLINE_FILE_MAX,
-			.result = 1, .data = copy,
+			.result = 1, .data = wb->data,
 		};
 	}
 	vfs_read_done(vfs, txn);
@@ -728,8 +740,8 @@ struct clean_work *data_clean_pick(struct vfs *vfs)
 }
 
 /*
- * Writes the chunk files of @w's copies, then makes them durable with one
- * syncfs: so the records that name them need no syncfs of their own
+ * Writes the chunk files of the bytes @w borrowed, then makes them durable
+ * with one syncfs: so the records that name them need no syncfs of their own
  * (invariant 2), and an fsync after a pass costs only its log frame.
  */
 void data_clean_write(struct vfs *vfs, struct clean_work *w)
@@ -753,7 +765,7 @@ static int clean_install_file(struct vfs *vfs, struct idx_txn *txn, struct clean
 	struct vnode *vn = vnode_find(vfs, w->item[a].ino);
 	struct idx_inode in;
 	if (!vn || vfs_inode_get(vfs, txn, vn->ino, &in) < 0)
-		return 0;   /* gone meanwhile: its copies are stale */
+		return 0;   /* gone meanwhile: what it lent is stale */
 	uint64_t blocks_before = in.blocks;
 	int r = 0;
 	for (size_t i = a; i < b && r == 0; i++) {
@@ -775,6 +787,24 @@ static int clean_install_file(struct vfs *vfs, struct idx_txn *txn, struct clean
 	return put_if_blocks_moved(vfs, txn, vn->ino, &in, blocks_before, r);
 }
 
+/*
+ * Ends the loan of @w's bytes (invariant 8): a buffer that still has them
+ * gets them back; the others are freed.  (Lent bytes are never freed, so no
+ * other buffer can have been given the same address meanwhile.)
+ */
+static void clean_return(struct vfs *vfs, struct clean_work *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		const struct clean_item *it = &w->item[i];
+		struct vnode *vn = vnode_find(vfs, it->ino);
+		struct wblock *wb = vn ? wb_find(vn, it->block) : NULL;
+		if (wb && wb->lent && wb->data == it->data)
+			wb->lent = false;
+		else
+			wb_data_free(vfs, it->data);
+	}
+}
+
 int data_clean_install(struct vfs *vfs, struct clean_work *w)
 {
 	struct idx_txn *txn;
@@ -785,11 +815,12 @@ int data_clean_install(struct vfs *vfs, struct clean_work *w)
 			;
 		r = clean_install_file(vfs, txn, w, a, b, &cleaned);
 	}
-	/* the stale copies' chunks: after every put, which may name the same chunk */
+	/* the chunks of stale bytes: after every put, which may name the same chunk */
 	for (size_t i = 0; i < w->n && r == 0 && !vfs->broken; i++)
 		if (w->item[i].result == 0 && !w->item[i].installed)
 			(void)chunk_discard_prepared(vfs->store->chunks, txn, &w->item[i].id);
 	journal_floor_update(vfs);
+	clean_return(vfs, w);
 	free(w);
 	return r < 0 ? r : (int)cleaned;
 }
@@ -1022,6 +1053,8 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 		struct idx_extent ext;
 		if (!wb && idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut)
 			r = wb_get(vfs, txn, vn, last, in->size, &wb);   /* invariant 4: trim it */
+		if (r == 0 && wb && wb->len > cut)
+			r = wb_own(vfs, wb);
 		if (r == 0 && wb && wb->len > cut) {
 			/*
 			 * Written back now, cut, in the batch that sets the size:

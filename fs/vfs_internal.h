@@ -51,15 +51,19 @@
  *     crash, the extent with its records laid over it is the block as of
  *     the last commit.
  *  8. The cleaner writes a buffer back in three steps: with the lock it
- *     copies the buffer and notes its generation; without the lock it
- *     writes the copy's chunk (the slow part: hashing, a file) and, once
- *     per pass, makes the files durable (syncfs); with the lock again it
- *     puts the extent and deletes the block's records only if the buffer
- *     still has that generation and stored length, and keeps the buffer,
- *     clean.  Otherwise the copy is stale: its chunk is discarded
- *     unless a record names it.  So a write never waits for a chunk file
- *     being written by the cleaner, and the cleaner never stores bytes older
- *     than the buffer's.
+ *     borrows the buffer's bytes (wblock.lent) and notes its generation;
+ *     without the lock it writes their chunk (the slow part: hashing, a
+ *     file) and, once per pass, makes the files durable (syncfs); with the
+ *     lock again it puts the extent and deletes the block's records only if
+ *     the buffer still has that generation and stored length, and keeps the
+ *     buffer, clean.  Otherwise what it borrowed is stale: its chunk is
+ *     discarded unless a record names it.  Lent bytes never change and are
+ *     never freed while lent: a change first gives the buffer a copy of its
+ *     own (wb_own), and dropping the buffer leaves them to the cleaner, which
+ *     frees at the end of its pass whatever a buffer no longer holds.  So a
+ *     write never waits for a chunk file being written by the cleaner, the
+ *     cleaner never stores bytes older than the buffer's, and its pass costs
+ *     the lock no copying.
  */
 #ifndef VOLFS_FS_VFS_INTERNAL_H
 #define VOLFS_FS_VFS_INTERNAL_H
@@ -77,6 +81,7 @@ struct wblock {
 	uint32_t journaled;  /* bytes of it in the journal: records exist iff > 0 */
 	uint64_t journal_lsn; /* journaled: log position of its oldest record's bytes */
 	uint32_t next_seq;   /* of its next journal record */
+	bool lent;           /* data is borrowed by the cleaner's pass (invariant 8) */
 	uint64_t gen;        /* changes whenever its bytes do (invariant 3) */
 	uint8_t *data;       /* block_size bytes; zero past len */
 };
@@ -119,7 +124,6 @@ struct vfs {
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	uint64_t journal_lsn_floor;      /* no journaled buffer's journal_lsn is below */
 	bool settling;                   /* vfs_commit() writes journaled blocks back */
-	uint8_t *clean_copies;           /* the cleaner's copies of buffers, kept between passes */
 	struct vnode **htab;
 	size_t hsize, hcount;
 	bool stopping;
@@ -247,7 +251,7 @@ struct clean_item {
 	int result;                  /* of chunk_prepare(); 1: no chunk to write */
 	bool installed;
 	struct idx_chunk_id id;
-	uint8_t *data;               /* the copy, @len bytes of vfs->clean_copies */
+	uint8_t *data;               /* the buffer's bytes, lent (invariant 8) */
 };
 
 struct clean_work {
@@ -259,7 +263,5 @@ struct clean_work {
 struct clean_work *data_clean_pick(struct vfs *vfs);
 void data_clean_write(struct vfs *vfs, struct clean_work *w);
 int data_clean_install(struct vfs *vfs, struct clean_work *w);
-/* Frees the memory the cleaner keeps between passes (at close). */
-void data_clean_free(struct vfs *vfs);
 
 #endif
