@@ -189,9 +189,102 @@ static int block_load(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64
 	return 0;
 }
 
-/* The buffer of @block, to change: made (and loaded from the index) if needed, its bytes its own. */
+/*
+ * The stored bytes of a block that a write changes only in part, read
+ * without the lock before the write takes it for good (vfs_write): so the
+ * disk reads of writers to blocks not yet buffered overlap, and no one
+ * waits on the lock meanwhile.  They stand for the block only if it still
+ * has no buffer and the same extent then.  A write has at most two such
+ * blocks, its first and its last.
+ */
+struct preload {
+	uint64_t block;
+	bool wanted;              /* no buffer, a chunk's extent: worth reading */
+	struct idx_extent ext;
+	uint8_t *data;            /* block_size bytes read, or NULL */
+};
+
+/*
+ * With the lock: notes in @pre the blocks of a write of [@off, @end) that
+ * it changes in part and that have no buffer but a chunk (@size: the
+ * file's).  False if there are none.
+ */
+static bool preload_plan(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t off,
+			 uint64_t end, uint64_t size, struct preload pre[2])
+{
+	const uint64_t bs = vfs->block_size, first = off / bs, last = (end - 1) / bs;
+	bool any = false;
+	pre[0].block = first;
+	pre[0].wanted = off % bs || end < (first + 1) * bs;
+	pre[1].block = last;
+	pre[1].wanted = last != first && end % bs;
+	for (int i = 0; i < 2; i++) {
+		struct preload *p = &pre[i];
+		p->wanted = p->wanted && p->block * bs < size && !wb_find(vn, p->block) &&
+			    idx_extent_get(txn, &vfs->view, vn->ino, p->block, &p->ext) == 0 &&
+			    p->ext.kind == IDX_EXTENT_CHUNK && p->ext.length <= bs;
+		any |= p->wanted;
+	}
+	return any;
+}
+
+void (*data_preload_hook)(struct vfs *vfs, uint64_t ino, unsigned nread);
+
+/*
+ * Without the lock: reads the blocks @pre wants, and returns how many it
+ * read.  One that fails is loaded as usual.
+ */
+static unsigned preload_read(struct vfs *vfs, struct preload pre[2])
+{
+	unsigned nread = 0;
+	for (int i = 0; i < 2; i++) {
+		struct preload *p = &pre[i];
+		if (!p->wanted || !(p->data = wb_data_alloc(vfs)))
+			continue;
+		if (chunk_read(vfs->store->chunks, &p->ext.chunk, p->data, p->ext.length) < 0) {
+			wb_data_free(vfs, p->data);   /* its chunk went meanwhile, say */
+			p->data = NULL;
+		} else {
+			nread++;
+		}
+	}
+	return nread;
+}
+
+/* @block's bytes from @pre if they are still its stored bytes (the rest zero), else NULL. */
+static uint8_t *preload_take(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, uint64_t block,
+			     struct preload *pre, uint32_t *ret_len)
+{
+	struct idx_extent now;
+	for (int i = 0; pre && i < 2; i++) {
+		struct preload *p = &pre[i];
+		if (!p->data || p->block != block)
+			continue;
+		if (idx_extent_get(txn, &vfs->view, ino, block, &now) < 0 ||
+		    now.kind != p->ext.kind || now.length != p->ext.length ||
+		    memcmp(&now.chunk, &p->ext.chunk, sizeof(now.chunk)) != 0)
+			return NULL;
+		uint8_t *data = p->data;
+		p->data = NULL;
+		*ret_len = now.length;
+		return data;
+	}
+	return NULL;
+}
+
+static void preload_free(struct vfs *vfs, struct preload pre[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (pre[i].data)
+			wb_data_free(vfs, pre[i].data);
+}
+
+/*
+ * The buffer of @block, to change: made if needed, with its stored bytes
+ * from @pre (NULL: none) or else loaded from the index; its bytes its own.
+ */
 static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64_t block,
-		  uint64_t size, struct wblock **ret_wb)
+		  uint64_t size, struct preload *pre, struct wblock **ret_wb)
 {
 	bool found;
 	size_t i = wb_search(vn, block, &found);
@@ -201,13 +294,13 @@ static int wb_get(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn, uint64
 	}
 	if (ARRAY_RESERVE(vn->wb, vn->nwb, vn->wbcap, 4) < 0)
 		return -ENOMEM;
-	uint8_t *data = wb_data_alloc(vfs);
 	uint32_t len = 0;
-	if (!data)
-		return -ENOMEM;
 	uint64_t start = block * vfs->block_size;
-	if (start < size) {
-		int r = block_load(vfs, txn, vn->ino, block, data, &len);
+	uint8_t *data = start < size ? preload_take(vfs, txn, vn->ino, block, pre, &len) : NULL;
+	if (!data) {
+		if (!(data = wb_data_alloc(vfs)))
+			return -ENOMEM;
+		int r = start < size ? block_load(vfs, txn, vn->ino, block, data, &len) : 0;
 		if (r < 0) {
 			wb_data_free(vfs, data);
 			return r;
@@ -871,7 +964,7 @@ static int replay_record(const struct idx_journal_rec *rec, void *arg)
 	if (r == 0 && !vn)
 		r = -ENOMEM;
 	if (r == 0)
-		r = wb_get(vfs, rp->txn, vn, rec->block, in.size, &wb);
+		r = wb_get(vfs, rp->txn, vn, rec->block, in.size, NULL, &wb);
 	if (r == 0)
 		r = journal_apply(vfs, rp->txn, rec, wb->data, &wb->len, in.size);
 	if (r < 0)
@@ -1016,7 +1109,7 @@ static int zero_range(struct vfs *vfs, struct idx_txn *txn, struct vnode *vn,
 				return r;
 		} else if (bstart < in->size) {
 			struct wblock *wb;
-			r = wb_get(vfs, txn, vn, block, in->size, &wb);
+			r = wb_get(vfs, txn, vn, block, in->size, NULL, &wb);
 			if (r < 0)
 				return r;
 			memset(wb->data + o, 0, n);
@@ -1052,7 +1145,7 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 		struct wblock *wb = wb_find(vn, last);
 		struct idx_extent ext;
 		if (!wb && idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut)
-			r = wb_get(vfs, txn, vn, last, in->size, &wb);   /* invariant 4: trim it */
+			r = wb_get(vfs, txn, vn, last, in->size, NULL, &wb);   /* invariant 4: trim it */
 		if (r == 0 && wb && wb->len > cut)
 			r = wb_own(vfs, wb);
 		if (r == 0 && wb && wb->len > cut) {
@@ -1409,19 +1502,33 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 	vfs_now(&now);
 	struct prepared_block *prep = vfs->rdonly ? NULL :
 		prepare_blocks(vfs, src, size, (uint64_t)off, &nprep);
-	pthread_mutex_lock(&vfs->lock);
+	struct preload pre[2] = { { 0 } };
+	bool preloaded = false;
 	struct vnode *vn = NULL;
+	ssize_t r;
+again:
+	pthread_mutex_lock(&vfs->lock);
 	/*
 	 * Invariant 5: past the dirty limit, write back before taking more.  If
 	 * that fails (ENOSPC), this write is refused: buffered data that cannot
 	 * be written must not grow without bound.  (Before the inode is read:
 	 * writing back may change its block count.)
 	 */
-	ssize_t r = vfs->rdonly ? 0 : enforce_dirty_limit(vfs);
+	r = vfs->rdonly ? 0 : enforce_dirty_limit(vfs);
 	if (r == 0)
 		r = file_change_begin(vfs, ino, -EINVAL, &txn, &in, &vn);
 	if (r < 0)
 		goto out;
+	/* nothing changed yet: blocks to load are read without the lock, once */
+	if (!preloaded && size && preload_plan(vfs, txn, vn, (uint64_t)off, (uint64_t)off + size,
+					       in.size, pre)) {
+		preloaded = true;
+		pthread_mutex_unlock(&vfs->lock);
+		unsigned nread = preload_read(vfs, pre);
+		if (data_preload_hook)
+			data_preload_hook(vfs, ino, nread);
+		goto again;
+	}
 	uint64_t newsize = (uint64_t)off + size > in.size ? (uint64_t)off + size : in.size;
 	const uint64_t size_before = in.size, blocks_before = in.blocks;
 	while (done < size) {
@@ -1446,7 +1553,7 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 			in.size = keep;
 		} else {
 			struct wblock *wb;
-			r = wb_get(vfs, txn, vn, block, in.size, &wb);
+			r = wb_get(vfs, txn, vn, block, in.size, pre, &wb);
 			if (r == 0) {
 				memcpy(wb->data + o, src + done, n);
 				if (wb->len < o + n)
@@ -1477,6 +1584,7 @@ out:
 	if (r < 0 && done > 0 && !vfs->broken)
 		r = (ssize_t)done;   /* a short write: what went in stays in */
 	pthread_mutex_unlock(&vfs->lock);
+	preload_free(vfs, pre);
 	free(prep);
 	return r;
 }

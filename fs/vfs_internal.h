@@ -264,4 +264,11 @@ struct clean_work *data_clean_pick(struct vfs *vfs);
 void data_clean_write(struct vfs *vfs, struct clean_work *w);
 int data_clean_install(struct vfs *vfs, struct clean_work *w);
 
+/*
+ * For tests: called by a write that read @nread blocks without the lock,
+ * before it takes the lock again, so that a test can change them meanwhile.
+ * NULL.
+ */
+extern void (*data_preload_hook)(struct vfs *vfs, uint64_t ino, unsigned nread);
+
 #endif

@@ -1454,6 +1454,45 @@ static void test_cleaner_dropped(void)
 	CHECK_OK(env_close());
 }
 
+static unsigned preload_hook_calls, preload_hook_read;
+
+/* Meanwhile block 1 is written whole, with pattern 50. */
+static void overwrite_block_1(struct vfs *vfs, uint64_t ino, unsigned nread)
+{
+	static uint8_t block[16 * KiB];
+	preload_hook_read += nread;
+	if (preload_hook_calls++)
+		return;
+	fill_pat(block, sizeof(block), 16 * KiB, 50);
+	CHECK(vfs_write(vfs, ino, block, sizeof(block), 16 * KiB) == (ssize_t)sizeof(block));
+}
+
+/*
+ * A write to part of a block not buffered reads the block without the
+ * lock first; if the block changed meanwhile, what it read is not used.
+ */
+static void test_preload_stale(void)
+{
+	static uint8_t model[4 * 16 * KiB];
+	uint64_t ino;
+
+	CHECK_OK(one_committed_file("preload", sizeof(model), model, &ino));
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));
+	fill_pat(model + 16 * KiB, 16 * KiB, 16 * KiB, 50);
+	data_preload_hook = overwrite_block_1;
+	CHECK_OK(write_pat(ino, 16 * KiB + 100, 200, 60, model));
+	CHECK(preload_hook_calls == 1 && preload_hook_read == 1);
+	/* and one over two blocks that did not change: what it read is theirs */
+	CHECK_OK(write_pat(ino, 2 * 16 * KiB + 16 * KiB - 300, 600, 61, model));
+	CHECK(preload_hook_calls == 2 && preload_hook_read == 3);
+	data_preload_hook = NULL;
+	CHECK_OK(read_equals(ino, 0, sizeof(model), model));
+	CHECK_OK(env_reopen(false));
+	CHECK_OK(read_equals(ino, 0, sizeof(model), model));
+	CHECK_OK(env_close());
+}
+
 /* Four small writes, not fsync'd, then the flusher's commit interval; dies unclosed. */
 static int small_writes_then_interval(uint64_t ino)
 {
@@ -2660,6 +2699,7 @@ int main(void)
 	RUN_CASE(test_journal_interval);
 	RUN_CASE(test_cleaner);
 	RUN_CASE(test_cleaner_dropped);
+	RUN_CASE(test_preload_stale);
 	RUN_CASE(test_log_refused);
 	RUN_CASE(test_log_wraps);
 	RUN_CASE(test_chunk_cache);
