@@ -1144,11 +1144,11 @@ int data_truncate(struct vfs *vfs, struct idx_txn *txn, uint64_t ino, struct idx
 		uint32_t cut = (uint32_t)(size % bs);
 		struct wblock *wb = wb_find(vn, last);
 		struct idx_extent ext;
-		if (!wb && idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut)
-			r = wb_get(vfs, txn, vn, last, in->size, NULL, &wb);   /* invariant 4: trim it */
-		if (r == 0 && wb && wb->len > cut)
-			r = wb_own(vfs, wb);
-		if (r == 0 && wb && wb->len > cut) {
+		bool longer = wb ? wb->len > cut :
+			      idx_extent_get(txn, &vfs->view, ino, last, &ext) == 0 && ext.length > cut;
+		if (longer)   /* invariant 4: trim it, in a buffer (loaded if need be) of its own */
+			r = wb_get(vfs, txn, vn, last, in->size, NULL, &wb);
+		if (r == 0 && longer) {
 			/*
 			 * Written back now, cut, in the batch that sets the size:
 			 * neither its extent nor its journal records may keep
