@@ -16,8 +16,8 @@
  *     the file exists.  LMDB lets one write transaction at a time run in all
  *     processes of the store, and gc removes files only inside one, so a
  *     file seen there stays until our transaction ends.
- *  5. Only chunk_gc() calls chunk_unlink() on a chunk named by the index,
- *     or takes a dead chunk's file for recycling (below).
+ *  5. Only gc (chunk_gc(), the taker thread) calls chunk_unlink() on a chunk
+ *     named by the index, or takes a dead chunk's file for recycling (below).
  *  6. A reader may hold a chunk file open when gc takes it and a writer
  *     refills it.  So a read that finds the wrong length or hash asks
  *     whether the chunk's name still leads to the file it read: if not,
@@ -99,6 +99,25 @@ _Static_assert(IDX_SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "secret too short for XX
  * so it only renames; the emptier thread does the rest, later.  A batch of
  * write-backs frees as many chunks as it writes, so the pool is sized for
  * the largest batches: a dirty limit's worth of small blocks.
+ *
+ * The daemon's batch does not even wait for the renames (20 us each, and
+ * hundreds at a batch's start under random writes): chunk_gc_start() hands
+ * the dead chunks to the taker thread, which renames their files while the
+ * batch goes on, and chunk_gc_finish() forgets their records just before
+ * the batch ends.  Its rules:
+ *  a. The taker takes files only between chunk_gc_start() and
+ *     chunk_gc_finish(), so only while the batch holds LMDB's writer lock:
+ *     no other process can revive a chunk meanwhile (invariant 4).
+ *  b. It takes only chunks dead at the batch's start, which is dead on
+ *     disk: no record of the batch, logged or not, has named them.
+ *  c. A writer of the batch that revives one (chunk_put(),
+ *     chunk_put_prepared()) claims it first, under gc_lock: a file not yet
+ *     taken stays, and one taken already is written again.  A claim that
+ *     meets the take of its chunk under way waits for it to end.
+ *  d. A record is forgotten only if its file was taken and nothing claimed
+ *     the chunk, in the batch, after the taker has stopped.  A crash before
+ *     the commit leaves the records dead without files, as an aborted gc
+ *     does; one after it leaves nothing.
  */
 #define RECYCLE_MAX 16384
 #define RECYCLE_FULL_BYTES (256ull << 20)
@@ -129,9 +148,30 @@ struct chunk_store {
 	pthread_cond_t emptier_wake, emptier_done;
 	pthread_t emptier;
 	bool emptier_running, emptier_stop;
+	/* the taker (chunk_gc_start), with gc_lock: the batch's dead chunks, in id order */
+	pthread_mutex_t gc_lock;
+	pthread_cond_t gc_wake, gc_idle;
+	struct gc_entry *gc;
+	size_t ngc, gc_next;                  /* gc[gc_next..] are still to be looked at */
+	bool gc_taking;                       /* gc[gc_next - 1]'s file is being renamed */
+	bool gc_held;                         /* chunk_gc_hold(): take nothing for now */
+	pthread_t taker;
+	bool taker_running, taker_stop;
+};
+
+enum gc_state {
+	GC_PENDING,   /* its file is to be taken */
+	GC_TAKEN,     /* its file is taken: the record goes at chunk_gc_finish() */
+	GC_KEPT,      /* claimed by a writer, or the take failed: file and record stay */
+};
+
+struct gc_entry {
+	struct idx_chunk_id id;
+	enum gc_state state;
 };
 
 static void *emptier_main(void *arg);
+static void *taker_main(void *arg);
 
 /* ---- ids and names ---------------------------------------------------- */
 
@@ -545,6 +585,9 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	pthread_mutex_init(&cs->recycle_lock, NULL);
 	pthread_cond_init(&cs->emptier_wake, NULL);
 	pthread_cond_init(&cs->emptier_done, NULL);
+	pthread_mutex_init(&cs->gc_lock, NULL);
+	pthread_cond_init(&cs->gc_wake, NULL);
+	pthread_cond_init(&cs->gc_idle, NULL);
 	if (flags & CHUNK_STORE_RECYCLE)
 		cs->recycle = malloc(RECYCLE_MAX * sizeof(*cs->recycle));   /* NULL: unlink */
 	cs->recycle_full_max = RECYCLE_FULL_BYTES;
@@ -568,6 +611,9 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	}
 	/* no thread: chunk_recycle() empties files itself */
 	cs->emptier_running = cs->recycle && pthread_create(&cs->emptier, NULL, emptier_main, cs) == 0;
+	/* no thread: chunk_gc_start() takes the files itself */
+	cs->taker_running = cs->emptier_running &&
+			    pthread_create(&cs->taker, NULL, taker_main, cs) == 0;
 	*ret_cs = cs;
 	return 0;
 fail:
@@ -592,6 +638,14 @@ void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
 		return;
+	if (cs->taker_running) {   /* before the emptier: it hands files to it */
+		pthread_mutex_lock(&cs->gc_lock);
+		cs->taker_stop = true;
+		pthread_cond_signal(&cs->gc_wake);
+		pthread_mutex_unlock(&cs->gc_lock);
+		pthread_join(cs->taker, NULL);
+	}
+	free(cs->gc);
 	if (cs->emptier_running) {   /* it finishes what it was given */
 		pthread_mutex_lock(&cs->recycle_lock);
 		cs->emptier_stop = true;
@@ -606,6 +660,9 @@ void chunk_store_close(struct chunk_store *cs)
 	pthread_cond_destroy(&cs->emptier_wake);
 	pthread_cond_destroy(&cs->emptier_done);
 	pthread_mutex_destroy(&cs->recycle_lock);
+	pthread_cond_destroy(&cs->gc_wake);
+	pthread_cond_destroy(&cs->gc_idle);
+	pthread_mutex_destroy(&cs->gc_lock);
 	if (cs->dirfd >= 0)
 		close(cs->dirfd);
 	explicit_bzero(cs->secret, sizeof(cs->secret));
@@ -951,6 +1008,53 @@ int chunk_unlink(struct chunk_store *cs, const struct idx_chunk_id *id)
 	return 0;
 }
 
+/* ---- the taker (Recycling, rules a to d) ---------------------------------- */
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, IDX_CHUNK_ID_SIZE);
+}
+
+/* Rule c: chunk @id will be named by the batch, so its file must stay or come back. */
+static void gc_claim(struct chunk_store *cs, const struct idx_chunk_id *id)
+{
+	pthread_mutex_lock(&cs->gc_lock);
+	struct gc_entry *e = cs->ngc ? bsearch(id, cs->gc, cs->ngc, sizeof(*e), id_cmp) : NULL;
+	if (e) {
+		while (cs->gc_taking && e == &cs->gc[cs->gc_next - 1])
+			pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
+		e->state = GC_KEPT;   /* taken already: the caller finds it missing and writes it */
+	}
+	pthread_mutex_unlock(&cs->gc_lock);
+}
+
+static void *taker_main(void *arg)
+{
+	struct chunk_store *cs = arg;
+	pthread_mutex_lock(&cs->gc_lock);
+	for (;;) {
+		while ((cs->gc_next == cs->ngc || cs->gc_held) && !cs->taker_stop) {
+			pthread_cond_broadcast(&cs->gc_idle);
+			pthread_cond_wait(&cs->gc_wake, &cs->gc_lock);
+		}
+		if (cs->taker_stop)
+			break;
+		struct gc_entry *e = &cs->gc[cs->gc_next++];
+		if (e->state != GC_PENDING)
+			continue;
+		/* without gc_lock, so that a claim waits for this one file at most */
+		cs->gc_taking = true;
+		pthread_mutex_unlock(&cs->gc_lock);
+		bool taken = chunk_recycle(cs, &e->id) == 0;
+		pthread_mutex_lock(&cs->gc_lock);
+		cs->gc_taking = false;
+		e->state = taken ? GC_TAKEN : GC_KEPT;
+		pthread_cond_broadcast(&cs->gc_idle);
+	}
+	pthread_mutex_unlock(&cs->gc_lock);
+	return NULL;
+}
+
 /* ---- with the index ----------------------------------------------------- */
 
 /* 0 if the chunk file exists with @len bytes; -ENOENT; -EIO if its size is wrong. */
@@ -991,6 +1095,7 @@ static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
 static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id, const void *data,
 			  size_t len, unsigned flags, bool need_write)
 {
+	gc_claim(cs, id);
 	for (int attempt = 0;; attempt++) {
 		if (need_write) {
 			int r = chunk_write(cs, id, data, len, flags);
@@ -1130,4 +1235,88 @@ int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed)
 	if (ret_freed)
 		*ret_freed = freed;
 	return 0;
+}
+
+struct gc_list {
+	struct gc_entry *v;
+	size_t n, cap;
+};
+
+static int collect_pending(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
+{
+	struct gc_list *l = arg;
+
+	(void)c;
+	if (ARRAY_RESERVE(l->v, l->n, l->cap, 256) < 0)
+		return -ENOMEM;
+	l->v[l->n++] = (struct gc_entry){ *id, GC_PENDING };
+	return 0;
+}
+
+int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn)
+{
+	if (!cs->taker_running)
+		return chunk_gc(cs, txn, NULL);
+	if (idx_txn_is_rdonly(txn))
+		return -EROFS;
+	/* the dead list's keys are the ids, so it comes in id order (gc_claim's bsearch) */
+	struct gc_list dead = { 0 };
+	int r = idx_dead_chunk_foreach(txn, collect_pending, &dead);
+	if (r < 0 || !dead.n) {
+		free(dead.v);
+		return r;
+	}
+	pthread_mutex_lock(&cs->gc_lock);
+	bool busy = cs->ngc > 0;   /* the last batch's list was not finished */
+	if (!busy) {
+		cs->gc = dead.v;
+		cs->ngc = dead.n;
+		cs->gc_next = 0;
+		pthread_cond_signal(&cs->gc_wake);
+	}
+	pthread_mutex_unlock(&cs->gc_lock);
+	if (busy) {
+		free(dead.v);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int chunk_gc_finish(struct chunk_store *cs, struct idx_txn *txn)
+{
+	pthread_mutex_lock(&cs->gc_lock);
+	while (cs->gc_taking)
+		pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
+	struct gc_entry *list = cs->gc;
+	size_t n = cs->ngc;
+	cs->gc = NULL;
+	cs->ngc = cs->gc_next = 0;
+	pthread_mutex_unlock(&cs->gc_lock);
+
+	int r = 0;
+	for (size_t i = 0; txn && r == 0 && i < n; i++) {
+		if (list[i].state != GC_TAKEN)
+			continue;
+		r = idx_chunk_forget(txn, &list[i].id);
+		if (r == -ENOENT)
+			r = 0;   /* forgotten already; -EBUSY would be a revival that did not claim */
+	}
+	free(list);
+	return r;
+}
+
+void chunk_gc_hold(struct chunk_store *cs, bool hold)
+{
+	pthread_mutex_lock(&cs->gc_lock);
+	cs->gc_held = hold;
+	pthread_cond_signal(&cs->gc_wake);
+	pthread_mutex_unlock(&cs->gc_lock);
+}
+
+void chunk_gc_wait(struct chunk_store *cs)
+{
+	pthread_mutex_lock(&cs->gc_lock);
+	while (cs->taker_running && !cs->gc_held && (cs->gc_next < cs->ngc || cs->gc_taking))
+		pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
+	pthread_mutex_unlock(&cs->gc_lock);
 }

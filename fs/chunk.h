@@ -14,8 +14,9 @@
  *  4. Every chunk an index record names has a file from before that
  *     record's transaction commits: chunk_put() checks inside the
  *     transaction, which no gc of another process can interleave with.
- *  5. A chunk file is removed (or taken for reuse) only by chunk_gc(),
- *     inside the write transaction that forgets its dead record.
+ *  5. A chunk file is removed (or taken for reuse) only by gc, inside the
+ *     write transaction that forgets its dead record: chunk_gc(), or the
+ *     taker thread between chunk_gc_start() and chunk_gc_finish().
  *
  * Functions return 0 or a negative errno, and do not log.
  */
@@ -127,5 +128,23 @@ int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
  * within write transaction @txn.  *ret_freed (may be NULL) counts them.
  */
 int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed);
+
+/*
+ * chunk_gc() without the wait, for a batch that runs on while the files go
+ * (chunk.c, "Recycling"; needs CHUNK_STORE_RECYCLE, else it is chunk_gc()).
+ * chunk_gc_start(), before the batch @txn changes anything, lists the dead
+ * chunks and has a thread take their files meanwhile.  chunk_gc_finish(),
+ * as the batch's last change before it commits, stops the thread and
+ * forgets the records of the chunks whose files it took; with @txn NULL,
+ * before an abort, it only stops it.  Every batch that started must
+ * finish, before it commits or aborts: the thread may take files only
+ * while the batch holds the index's writer lock.  chunk_gc_start()
+ * returns -EBUSY if the last one did not.
+ */
+int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn);
+int chunk_gc_finish(struct chunk_store *cs, struct idx_txn *txn);
+/* For tests: while held, the thread takes nothing; chunk_gc_wait() waits until it is idle. */
+void chunk_gc_hold(struct chunk_store *cs, bool hold);
+void chunk_gc_wait(struct chunk_store *cs);
 
 #endif

@@ -140,14 +140,21 @@ void vfs_read_done(struct vfs *vfs, struct idx_txn *txn)
 		idx_txn_abort(txn);
 }
 
+/* Ends the batch without its changes; gc's thread stops first (chunk.h). */
+static void batch_abort(struct vfs *vfs)
+{
+	(void)chunk_gc_finish(vfs->store->chunks, NULL);
+	txn_call(vfs, TXN_ABORT, &vfs->txn);
+	vfs->txn = NULL;
+}
+
 /* Marks the volume broken after a change failed half-way (invariant 1). */
 static void vfs_break(struct vfs *vfs, int r)
 {
 	syslog(LOG_ERR, "volfs %s: internal error in a change (%s): of the last %llu changes, "
 	       "those no fsync logged are lost, and the volume is read-only until it is mounted again",
 	       vfs->name, strerror(-r), (unsigned long long)vfs->txn_changes);
-	txn_call(vfs, TXN_ABORT, &vfs->txn);
-	vfs->txn = NULL;
+	batch_abort(vfs);
 	vfs->broken = true;
 }
 
@@ -182,16 +189,16 @@ int vfs_write_txn(struct vfs *vfs, struct idx_txn **ret_txn)
 		 */
 		r = idx_view_live(vfs->txn, vfs->vol.tree, &vfs->view);
 		if (r < 0) {
-			txn_call(vfs, TXN_ABORT, &vfs->txn);
-			vfs->txn = NULL;
+			batch_abort(vfs);
 			return r;
 		}
 		/*
 		 * Free the chunks that committed batches left dead.  This runs
 		 * before this batch changes anything, so what it sees dead is
-		 * dead on disk: a crash cannot bring a freed chunk back.
+		 * dead on disk: a crash cannot bring a freed chunk back.  Their
+		 * files go while the batch runs; vfs_commit() forgets them.
 		 */
-		r = chunk_gc(vfs->store->chunks, vfs->txn, NULL);
+		r = chunk_gc_start(vfs->store->chunks, vfs->txn);
 		if (r < 0)
 			syslog(LOG_WARNING, "volfs %s: freeing dead chunks: %s", vfs->name, strerror(-r));
 	}
@@ -261,6 +268,11 @@ int vfs_commit(struct vfs *vfs)
 		r = sync_chunks(vfs);
 	if (r < 0)
 		return r;
+	r = chunk_gc_finish(vfs->store->chunks, vfs->txn);
+	if (r < 0) {
+		vfs_break(vfs, r);
+		return -EIO;
+	}
 	r = txn_call(vfs, TXN_COMMIT, &vfs->txn);
 	vfs->txn = NULL;
 	if (r < 0) {
@@ -862,7 +874,7 @@ int vfs_close(struct vfs *vfs)
 			r = r2;
 	}
 	if (vfs->txn)
-		txn_call(vfs, TXN_ABORT, &vfs->txn);
+		batch_abort(vfs);
 	if (vfs->dirty_bytes)
 		syslog(LOG_ERR, "volfs %s: %llu bytes of buffered writes could not be written "
 		       "back and are lost", vfs->name, (unsigned long long)vfs->dirty_bytes);

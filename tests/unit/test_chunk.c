@@ -969,6 +969,82 @@ static void test_gc_many(void)
 	ix_close(&ix);
 }
 
+/* A chunk put, referenced and dropped again in a transaction of its own: dead, with its file. */
+static void put_dead(struct ix *ix, uint8_t *data, size_t len, struct idx_chunk_id *id)
+{
+	struct idx_txn *txn;
+	fill_random(data, len);
+	CHECK_OK(idx_txn_begin(ix->env, 0, &txn));
+	CHECK_OK(chunk_put(ix->cs, txn, data, len, 0, id));
+	CHECK_OK(idx_chunk_ref(txn, id, len));
+	CHECK_OK(idx_chunk_unref(txn, id));
+	CHECK_OK(idx_txn_commit(txn));
+}
+
+/*
+ * gc without the wait (chunk.c, "Recycling", rules a to d): the thread
+ * takes the files of chunks dead at the batch's start while the batch goes
+ * on.  A chunk the batch revives keeps its file, or gets it back; only
+ * the records of files taken and not revived are forgotten; an abort
+ * forgets none.
+ */
+static void test_gc_taker(void)
+{
+	enum { LEN = 5000 };
+	struct ix ix = { 0 };
+	struct idx_txn *txn;
+	struct idx_chunk_id a, b, c, id;
+	uint8_t da[LEN], db[LEN], dc[LEN], back[LEN];
+	uint64_t freed = 0;
+
+	CHECK_OK(ix_open(&ix, "taker"));
+	put_dead(&ix, da, LEN, &a);
+	put_dead(&ix, db, LEN, &b);
+	put_dead(&ix, dc, LEN, &c);
+
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	chunk_gc_hold(ix.cs, true);
+	CHECK_OK(chunk_gc_start(ix.cs, txn));
+	CHECK_EQ(chunk_gc_start(ix.cs, txn), -EBUSY);   /* one list per batch */
+	/* a revived before the thread got to it: its file stays */
+	CHECK_OK(chunk_put(ix.cs, txn, da, LEN, 0, &id));
+	CHECK_OK(idx_chunk_ref(txn, &a, LEN));
+	chunk_gc_hold(ix.cs, false);
+	chunk_gc_wait(ix.cs);
+	CHECK_OK(access(chunk_path(ix.store, &a), F_OK));
+	CHECK_EQ(access(chunk_path(ix.store, &b), F_OK), -1);
+	CHECK_EQ(access(chunk_path(ix.store, &c), F_OK), -1);
+	/* b revived after its file went: written again; dead again, it keeps record and file */
+	CHECK_OK(chunk_put(ix.cs, txn, db, LEN, 0, &id));
+	CHECK_OK(idx_chunk_ref(txn, &b, LEN));
+	CHECK_OK(idx_chunk_unref(txn, &b));
+	CHECK_OK(chunk_gc_finish(ix.cs, txn));
+	CHECK_OK(idx_txn_commit(txn));
+
+	CHECK_EQ(refs_of(&ix, &a), 1);
+	CHECK_OK(chunk_read(ix.cs, &a, back, LEN));
+	CHECK(memcmp(back, da, LEN) == 0);
+	CHECK_EQ(refs_of(&ix, &b), 0);
+	CHECK_OK(chunk_read(ix.cs, &b, back, LEN));
+	CHECK(memcmp(back, db, LEN) == 0);
+	CHECK_EQ(refs_of(&ix, &c), -ENOENT);
+
+	/* an abort: the file went, the record stays dead, and the next gc completes it */
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_gc_start(ix.cs, txn));
+	chunk_gc_wait(ix.cs);
+	CHECK_OK(chunk_gc_finish(ix.cs, NULL));
+	idx_txn_abort(txn);
+	CHECK_EQ(refs_of(&ix, &b), 0);
+	CHECK_EQ(access(chunk_path(ix.store, &b), F_OK), -1);
+	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
+	CHECK_OK(idx_txn_commit(txn));
+	CHECK_EQ(freed, 1);
+	CHECK_EQ(refs_of(&ix, &b), -ENOENT);
+	ix_close(&ix);
+}
+
 /*
  * A dead chunk whose file is gone: gc unlinked the file, then its
  * transaction aborted, so the record is still there, dead.  Putting the
@@ -1147,6 +1223,7 @@ int main(void)
 	RUN(test_enospc);
 	RUN(test_put_ref_gc);
 	RUN(test_gc_many);
+	RUN(test_gc_taker);
 	RUN(test_pool_space);
 	RUN(test_revive_dead);
 	RUN(test_put_damaged);

@@ -276,6 +276,8 @@ static int count_chunks(void)
 {
 	char dir[PATH_MAX + 16];
 
+	if (T.store)   /* the files of chunks dead at the batch's start go first, as gc would */
+		chunk_gc_wait(T.store->chunks);
 	snprintf(dir, sizeof(dir), "%s/chunks", T.path);
 	nchunk_paths = 0;
 	if (nftw(dir, collect_chunk, 16, FTW_PHYS) < 0)
