@@ -840,8 +840,14 @@ static void test_put_ref_gc(void)
 	fill_random(data, sizeof(data));
 	CHECK_OK(ix_open(&ix, "putgc"));
 
+	/* nothing that changes the index runs in a read-only transaction */
+	memset(&id, 0, sizeof(id));
 	CHECK_OK(idx_txn_begin(ix.env, IDX_TXN_RDONLY, &txn));
 	CHECK_EQ(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id), -EROFS);
+	CHECK_EQ(chunk_put_prepared(ix.cs, txn, &id, data, sizeof(data), 0), -EROFS);
+	CHECK_EQ(chunk_discard_prepared(ix.cs, txn, &id), -EROFS);
+	CHECK_EQ(chunk_gc(ix.cs, txn, &freed), -EROFS);
+	CHECK_EQ(chunk_gc_start(ix.cs, txn), -EROFS);
 	idx_txn_abort(txn);
 
 	/* a block of zeros is a hole, never a chunk; nor is an empty one */
