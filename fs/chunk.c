@@ -15,7 +15,8 @@
  *  4. chunk_put() runs inside a write transaction and ends by checking that
  *     the file exists.  LMDB lets one write transaction at a time run in all
  *     processes of the store, and gc removes files only inside one, so a
- *     file seen there stays until our transaction ends.
+ *     file seen there stays until our transaction ends (our own gc thread
+ *     is told first: rule c of "Recycling").
  *  5. Only gc (chunk_gc(), the taker thread) calls chunk_unlink() on a chunk
  *     named by the index, or takes a dead chunk's file for recycling (below).
  *  6. A reader may hold a chunk file open when gc takes it and a writer
@@ -154,6 +155,7 @@ struct chunk_store {
 	struct gc_entry *gc;
 	size_t ngc, gc_next;                  /* gc[gc_next..] are still to be looked at */
 	bool gc_taking;                       /* gc[gc_next - 1]'s file is being renamed */
+	bool gc_stopping;                     /* chunk_gc_finish(): take no more */
 	bool gc_held;                         /* chunk_gc_hold(): take nothing for now */
 	pthread_t taker;
 	bool taker_running, taker_stop;
@@ -1015,17 +1017,35 @@ static int id_cmp(const void *a, const void *b)
 	return memcmp(a, b, IDX_CHUNK_ID_SIZE);
 }
 
-/* Rule c: chunk @id will be named by the batch, so its file must stay or come back. */
-static void gc_claim(struct chunk_store *cs, const struct idx_chunk_id *id)
+/* With gc_lock: @id's entry, once no take of it is under way; NULL if it is not listed. */
+static struct gc_entry *gc_find(struct chunk_store *cs, const struct idx_chunk_id *id)
+{
+	struct gc_entry *e = cs->ngc ? bsearch(id, cs->gc, cs->ngc, sizeof(*e), id_cmp) : NULL;
+	while (e && cs->gc_taking && e == &cs->gc[cs->gc_next - 1])
+		pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
+	return e;
+}
+
+/*
+ * Rule c: chunk @id will be named by the batch, so its file must stay or
+ * come back.  True if gc took the file it had at the batch's start: a file
+ * under its name now was written since, and may not be on disk yet.
+ */
+static bool gc_claim(struct chunk_store *cs, const struct idx_chunk_id *id)
 {
 	pthread_mutex_lock(&cs->gc_lock);
-	struct gc_entry *e = cs->ngc ? bsearch(id, cs->gc, cs->ngc, sizeof(*e), id_cmp) : NULL;
-	if (e) {
-		while (cs->gc_taking && e == &cs->gc[cs->gc_next - 1])
-			pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
-		e->state = GC_KEPT;   /* taken already: the caller finds it missing and writes it */
-	}
+	struct gc_entry *e = gc_find(cs, id);
+	bool taken = e && e->state == GC_TAKEN;
+	if (e)
+		e->state = GC_KEPT;
 	pthread_mutex_unlock(&cs->gc_lock);
+	return taken;
+}
+
+/* Takes the file of @e (gc_lock not held; nobody else changes @e meanwhile). */
+static void gc_take(struct chunk_store *cs, struct gc_entry *e)
+{
+	e->state = chunk_recycle(cs, &e->id) == 0 ? GC_TAKEN : GC_KEPT;
 }
 
 static void *taker_main(void *arg)
@@ -1033,7 +1053,7 @@ static void *taker_main(void *arg)
 	struct chunk_store *cs = arg;
 	pthread_mutex_lock(&cs->gc_lock);
 	for (;;) {
-		while ((cs->gc_next == cs->ngc || cs->gc_held) && !cs->taker_stop) {
+		while ((cs->gc_next == cs->ngc || cs->gc_held || cs->gc_stopping) && !cs->taker_stop) {
 			pthread_cond_broadcast(&cs->gc_idle);
 			pthread_cond_wait(&cs->gc_wake, &cs->gc_lock);
 		}
@@ -1045,10 +1065,9 @@ static void *taker_main(void *arg)
 		/* without gc_lock, so that a claim waits for this one file at most */
 		cs->gc_taking = true;
 		pthread_mutex_unlock(&cs->gc_lock);
-		bool taken = chunk_recycle(cs, &e->id) == 0;
+		gc_take(cs, e);
 		pthread_mutex_lock(&cs->gc_lock);
 		cs->gc_taking = false;
-		e->state = taken ? GC_TAKEN : GC_KEPT;
 		pthread_cond_broadcast(&cs->gc_idle);
 	}
 	pthread_mutex_unlock(&cs->gc_lock);
@@ -1086,16 +1105,18 @@ static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
 }
 
 /*
- * Makes sure the file of chunk @id exists, inside a write transaction (no gc
- * can run until it ends): writes it first if @need_write, and again if it
- * is missing (a dead chunk's file may be gone or going: writing it again is
- * what revives it).  A second miss means something other than gc removes
- * files behind the index's back.  Returns 1 if it wrote the file, else 0.
+ * Makes sure the file of chunk @id exists, inside a write transaction (no
+ * other process's gc can run until it ends, and the claim keeps ours off
+ * it): writes it first if @need_write, and again if it is missing (a dead
+ * chunk's file may be gone or going: writing it again is what revives it).
+ * A second miss means something other than gc removes files behind the
+ * index's back.  Returns 1 if the file was written since the batch began
+ * (by this call, or after gc took the one it had), else 0.
  */
 static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id, const void *data,
 			  size_t len, unsigned flags, bool need_write)
 {
-	gc_claim(cs, id);
+	bool replaced = gc_claim(cs, id);
 	for (int attempt = 0;; attempt++) {
 		if (need_write) {
 			int r = chunk_write(cs, id, data, len, flags);
@@ -1104,7 +1125,7 @@ static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id,
 		}
 		int r = chunk_present(cs, id, len);
 		if (r == 0)
-			return need_write;
+			return need_write || replaced;
 		if (r != -ENOENT)
 			return r;
 		if (attempt > 0)
@@ -1186,8 +1207,21 @@ int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
 	if (idx_txn_is_rdonly(txn))
 		return -EROFS;
 	int r = idx_chunk_get(txn, id, &rec);
-	if (r != -ENOENT)
-		return r;   /* 0: a record names it, live or dead, so the file is not ours */
+	if (r == 0) {
+		/*
+		 * A record names it, live or dead, so the file is not ours, unless
+		 * gc took the dead record's file: this one is then ours, and the
+		 * record goes at chunk_gc_finish().
+		 */
+		pthread_mutex_lock(&cs->gc_lock);
+		struct gc_entry *e = gc_find(cs, id);
+		bool ours = e && e->state == GC_TAKEN;
+		pthread_mutex_unlock(&cs->gc_lock);
+		if (!ours)
+			return 0;
+	} else if (r != -ENOENT) {
+		return r;
+	}
 	return chunk_recycle(cs, id);
 }
 
@@ -1255,8 +1289,6 @@ static int collect_pending(const struct idx_chunk_id *id, const struct idx_chunk
 
 int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn)
 {
-	if (!cs->taker_running)
-		return chunk_gc(cs, txn, NULL);
 	if (idx_txn_is_rdonly(txn))
 		return -EROFS;
 	/* the dead list's keys are the ids, so it comes in id order (gc_claim's bsearch) */
@@ -1279,18 +1311,25 @@ int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn)
 		free(dead.v);
 		return -EBUSY;
 	}
+	if (!cs->taker_running) {   /* no thread: every file now, and claims still see them */
+		for (size_t i = 0; i < dead.n; i++)
+			gc_take(cs, &dead.v[i]);
+		cs->gc_next = dead.n;
+	}
 	return 0;
 }
 
 int chunk_gc_finish(struct chunk_store *cs, struct idx_txn *txn)
 {
 	pthread_mutex_lock(&cs->gc_lock);
+	cs->gc_stopping = true;   /* the file being taken is the last */
 	while (cs->gc_taking)
 		pthread_cond_wait(&cs->gc_idle, &cs->gc_lock);
 	struct gc_entry *list = cs->gc;
 	size_t n = cs->ngc;
 	cs->gc = NULL;
 	cs->ngc = cs->gc_next = 0;
+	cs->gc_stopping = false;
 	pthread_mutex_unlock(&cs->gc_lock);
 
 	int r = 0;
@@ -1299,7 +1338,8 @@ int chunk_gc_finish(struct chunk_store *cs, struct idx_txn *txn)
 			continue;
 		r = idx_chunk_forget(txn, &list[i].id);
 		if (r == -ENOENT)
-			r = 0;   /* forgotten already; -EBUSY would be a revival that did not claim */
+			r = 0;   /* forgotten already */
+		/* -EBUSY: revived without a claim, a bug: its file is gone (rule c) */
 	}
 	free(list);
 	return r;

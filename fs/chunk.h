@@ -106,7 +106,10 @@ int chunk_put(struct chunk_store *cs, struct idx_txn *txn, const void *data, siz
  * chunk_write();
  * chunk_put_prepared(), inside the write transaction, makes sure the file is
  * still there (a gc may have removed a dead chunk's file meanwhile: then it
- * writes it again from @data, and returns 1 where it otherwise returns 0).
+ * writes it again from @data).  It returns 1 where it otherwise returns 0
+ * if the file under the name was written since the batch's gc began
+ * (chunk_gc_start): by this call, or by anyone after gc took the file that
+ * chunk_prepare() may have found and synced.
  * A prepared chunk that no record ends up naming is removed at the next
  * crash recovery or by fsck.
  */
@@ -117,7 +120,9 @@ int chunk_put_prepared(struct chunk_store *cs, struct idx_txn *txn, const struct
 /*
  * Removes the file of a prepared chunk that will not be put after all,
  * inside write transaction @txn, unless a record names the chunk (then the
- * file is that record's).  Whoever prepared the same chunk meanwhile finds
+ * file is that record's; not if the record is dead and the batch's gc took
+ * its file: then this file is the prepared one).  Whoever prepared the same
+ * chunk meanwhile finds
  * the file gone in chunk_put_prepared() and writes it again.
  */
 int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
@@ -131,7 +136,7 @@ int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed);
 
 /*
  * chunk_gc() without the wait, for a batch that runs on while the files go
- * (chunk.c, "Recycling"; needs CHUNK_STORE_RECYCLE, else it is chunk_gc()).
+ * (chunk.c, "Recycling"; with CHUNK_STORE_RECYCLE, else it takes them at once).
  * chunk_gc_start(), before the batch @txn changes anything, lists the dead
  * chunks and has a thread take their files meanwhile.  chunk_gc_finish(),
  * as the batch's last change before it commits, stops the thread and

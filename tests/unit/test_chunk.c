@@ -1052,6 +1052,75 @@ static void test_gc_taker(void)
 }
 
 /*
+ * Prepared chunks and gc's list: a file found by chunk_prepare() and then
+ * taken is not trusted as synced at the put (it returns 1), a prepared file
+ * discarded after gc took the record's is removed, not left without a
+ * record; chunk_gc_finish() drops what is not taken yet.  Also without the
+ * thread (a store without CHUNK_STORE_RECYCLE), where the files go at once.
+ */
+static void test_gc_taker_prepared(void)
+{
+	enum { LEN = 6000 };
+	for (int threaded = 1; threaded >= 0; threaded--) {
+		struct ix ix = { 0 };
+		struct idx_txn *txn;
+		struct idx_chunk_id a, b, c, id;
+		uint8_t da[LEN], db[LEN], dc[LEN];
+
+		CHECK_OK(ix_open(&ix, threaded ? "takerprep" : "takerprep0"));
+		if (!threaded) {   /* the same store, without the pool and its threads */
+			uint8_t secret[IDX_SECRET_SIZE];
+			chunk_store_close(ix.cs);
+			make_secret(secret, 11);
+			CHECK_OK(chunk_store_open(ix.store, secret, 0, &ix.cs));
+		}
+		put_dead(&ix, da, LEN, &a);
+		put_dead(&ix, db, LEN, &b);
+		put_dead(&ix, dc, LEN, &c);
+
+		/* finishing drops what is not taken: records and files stay */
+		if (threaded) {
+			CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+			chunk_gc_hold(ix.cs, true);
+			CHECK_OK(chunk_gc_start(ix.cs, txn));
+			CHECK_OK(chunk_gc_finish(ix.cs, txn));
+			chunk_gc_hold(ix.cs, false);
+			chunk_gc_wait(ix.cs);
+			CHECK_OK(idx_txn_commit(txn));
+			CHECK_EQ(refs_of(&ix, &a), 0);
+			CHECK_OK(access(chunk_path(ix.store, &a), F_OK));
+		}
+
+		/* a and b prepared while their dead files are there: found, not written */
+		CHECK_OK(chunk_prepare(ix.cs, da, LEN, 0, &id));
+		CHECK_OK(chunk_prepare(ix.cs, db, LEN, 0, &id));
+		CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
+		CHECK_OK(chunk_gc_start(ix.cs, txn));
+		chunk_gc_wait(ix.cs);
+		CHECK_EQ(access(chunk_path(ix.store, &a), F_OK), -1);
+		/* someone writes a again: the file under its name is not the one found */
+		CHECK_OK(chunk_prepare(ix.cs, da, LEN, 0, &id));
+		CHECK_EQ(chunk_put_prepared(ix.cs, txn, &a, da, LEN, 0), 1);
+		CHECK_OK(idx_chunk_ref(txn, &a, LEN));
+		/* b is written again and then not put: its file goes, with the record */
+		CHECK_OK(chunk_prepare(ix.cs, db, LEN, 0, &id));
+		CHECK_OK(chunk_discard_prepared(ix.cs, txn, &b));
+		CHECK_EQ(access(chunk_path(ix.store, &b), F_OK), -1);
+		/* c: prepared after the take and put, the usual way */
+		CHECK_OK(chunk_prepare(ix.cs, dc, LEN, 0, &id));
+		CHECK_EQ(chunk_put_prepared(ix.cs, txn, &c, dc, LEN, 0), 1);
+		CHECK_OK(idx_chunk_ref(txn, &c, LEN));
+		CHECK_OK(chunk_gc_finish(ix.cs, txn));
+		CHECK_OK(idx_txn_commit(txn));
+		CHECK_EQ(refs_of(&ix, &a), 1);
+		CHECK_EQ(refs_of(&ix, &b), -ENOENT);
+		CHECK_EQ(refs_of(&ix, &c), 1);
+		CHECK_EQ(count_files(ix.store, "chunks"), 2);
+		ix_close(&ix);
+	}
+}
+
+/*
  * A dead chunk whose file is gone: gc unlinked the file, then its
  * transaction aborted, so the record is still there, dead.  Putting the
  * same bytes again must bring the file back.
@@ -1230,6 +1299,7 @@ int main(void)
 	RUN(test_put_ref_gc);
 	RUN(test_gc_many);
 	RUN(test_gc_taker);
+	RUN(test_gc_taker_prepared);
 	RUN(test_pool_space);
 	RUN(test_revive_dead);
 	RUN(test_put_damaged);
