@@ -636,25 +636,26 @@ static void recycled_remove(struct chunk_store *cs, uint64_t n)
 	unlinkat(cs->dirfd, name, 0);
 }
 
+/* Sets *@stop under @lock, wakes thread @t and waits for it to end. */
+static void stop_thread(pthread_t t, pthread_mutex_t *lock, bool *stop, pthread_cond_t *wake)
+{
+	pthread_mutex_lock(lock);
+	*stop = true;
+	pthread_cond_signal(wake);
+	pthread_mutex_unlock(lock);
+	pthread_join(t, NULL);
+}
+
 void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
 		return;
-	if (cs->taker_running) {   /* before the emptier: it hands files to it */
-		pthread_mutex_lock(&cs->gc_lock);
-		cs->taker_stop = true;
-		pthread_cond_signal(&cs->gc_wake);
-		pthread_mutex_unlock(&cs->gc_lock);
-		pthread_join(cs->taker, NULL);
-	}
+	/* the taker first: it hands files to the emptier, which finishes what it was given */
+	if (cs->taker_running)
+		stop_thread(cs->taker, &cs->gc_lock, &cs->taker_stop, &cs->gc_wake);
 	free(cs->gc);
-	if (cs->emptier_running) {   /* it finishes what it was given */
-		pthread_mutex_lock(&cs->recycle_lock);
-		cs->emptier_stop = true;
-		pthread_cond_signal(&cs->emptier_wake);
-		pthread_mutex_unlock(&cs->recycle_lock);
-		pthread_join(cs->emptier, NULL);
-	}
+	if (cs->emptier_running)
+		stop_thread(cs->emptier, &cs->recycle_lock, &cs->emptier_stop, &cs->emptier_wake);
 	free(cs->to_empty);
 	for (size_t i = 0; i < cs->nrecycle; i++)
 		recycled_remove(cs, cs->recycle[i].n);
@@ -1225,25 +1226,25 @@ int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
 	return chunk_recycle(cs, id);
 }
 
-struct id_list {
-	struct idx_chunk_id *ids;
+struct gc_list {
+	struct gc_entry *v;
 	size_t n, cap;
 };
 
 static int collect_dead(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
 {
-	struct id_list *l = arg;
+	struct gc_list *l = arg;
 
 	(void)c;
-	if (ARRAY_RESERVE(l->ids, l->n, l->cap, 256) < 0)
+	if (ARRAY_RESERVE(l->v, l->n, l->cap, 256) < 0)
 		return -ENOMEM;
-	l->ids[l->n++] = *id;
+	l->v[l->n++] = (struct gc_entry){ *id, GC_PENDING };
 	return 0;
 }
 
 int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed)
 {
-	struct id_list dead = { 0 };
+	struct gc_list dead = { 0 };
 	uint64_t freed = 0;
 	int r;
 
@@ -1257,33 +1258,17 @@ int chunk_gc(struct chunk_store *cs, struct idx_txn *txn, uint64_t *ret_freed)
 		 * dead with no file, which the next gc (or a chunk_put that
 		 * revives it) handles.
 		 */
-		r = chunk_recycle(cs, &dead.ids[i]);
+		r = chunk_recycle(cs, &dead.v[i].id);
 		if (r == 0)
-			r = idx_chunk_forget(txn, &dead.ids[i]);
+			r = idx_chunk_forget(txn, &dead.v[i].id);
 		if (r == 0)
 			freed++;
 	}
-	free(dead.ids);
+	free(dead.v);
 	if (r < 0)
 		return r;
 	if (ret_freed)
 		*ret_freed = freed;
-	return 0;
-}
-
-struct gc_list {
-	struct gc_entry *v;
-	size_t n, cap;
-};
-
-static int collect_pending(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
-{
-	struct gc_list *l = arg;
-
-	(void)c;
-	if (ARRAY_RESERVE(l->v, l->n, l->cap, 256) < 0)
-		return -ENOMEM;
-	l->v[l->n++] = (struct gc_entry){ *id, GC_PENDING };
 	return 0;
 }
 
@@ -1293,7 +1278,7 @@ int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn)
 		return -EROFS;
 	/* the dead list's keys are the ids, so it comes in id order (gc_claim's bsearch) */
 	struct gc_list dead = { 0 };
-	int r = idx_dead_chunk_foreach(txn, collect_pending, &dead);
+	int r = idx_dead_chunk_foreach(txn, collect_dead, &dead);
 	if (r < 0 || !dead.n) {
 		free(dead.v);
 		return r;
