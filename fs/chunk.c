@@ -1028,16 +1028,16 @@ static struct gc_entry *gc_find(struct chunk_store *cs, const struct idx_chunk_i
 }
 
 /*
- * Rule c: chunk @id will be named by the batch, so its file must stay or
- * come back.  True if gc took the file it had at the batch's start: a file
- * under its name now was written since, and may not be on disk yet.
+ * True if gc took the file chunk @id had at the batch's start: a file under
+ * its name now was written since, and may not be on disk yet.  With @claim
+ * (rule c), the batch will name the chunk: its file must stay or come back.
  */
-static bool gc_claim(struct chunk_store *cs, const struct idx_chunk_id *id)
+static bool gc_took(struct chunk_store *cs, const struct idx_chunk_id *id, bool claim)
 {
 	pthread_mutex_lock(&cs->gc_lock);
 	struct gc_entry *e = gc_find(cs, id);
 	bool taken = e && e->state == GC_TAKEN;
-	if (e)
+	if (e && claim)
 		e->state = GC_KEPT;
 	pthread_mutex_unlock(&cs->gc_lock);
 	return taken;
@@ -1117,7 +1117,7 @@ static int chunk_compare(struct chunk_store *cs, const struct idx_chunk_id *id,
 static int ensure_present(struct chunk_store *cs, const struct idx_chunk_id *id, const void *data,
 			  size_t len, unsigned flags, bool need_write)
 {
-	bool replaced = gc_claim(cs, id);
+	bool replaced = gc_took(cs, id, true);
 	for (int attempt = 0;; attempt++) {
 		if (need_write) {
 			int r = chunk_write(cs, id, data, len, flags);
@@ -1214,11 +1214,7 @@ int chunk_discard_prepared(struct chunk_store *cs, struct idx_txn *txn,
 		 * gc took the dead record's file: this one is then ours, and the
 		 * record goes at chunk_gc_finish().
 		 */
-		pthread_mutex_lock(&cs->gc_lock);
-		struct gc_entry *e = gc_find(cs, id);
-		bool ours = e && e->state == GC_TAKEN;
-		pthread_mutex_unlock(&cs->gc_lock);
-		if (!ours)
+		if (!gc_took(cs, id, false))
 			return 0;
 	} else if (r != -ENOENT) {
 		return r;
@@ -1276,7 +1272,7 @@ int chunk_gc_start(struct chunk_store *cs, struct idx_txn *txn)
 {
 	if (idx_txn_is_rdonly(txn))
 		return -EROFS;
-	/* the dead list's keys are the ids, so it comes in id order (gc_claim's bsearch) */
+	/* the dead list's keys are the ids, so it comes in id order (gc_find's bsearch) */
 	struct gc_list dead = { 0 };
 	int r = idx_dead_chunk_foreach(txn, collect_dead, &dead);
 	if (r < 0 || !dead.n) {

@@ -246,7 +246,7 @@ void data_drop_buffers(struct vfs *vfs, struct vnode *vn);
  */
 struct clean_item {
 	uint64_t ino, block, gen;
-	uint32_t len;                /* stored length when copied */
+	uint32_t len;                /* stored length when lent */
 	bool inline_ok;              /* block 0 of a small file: no chunk (store_block) */
 	int result;                  /* of chunk_prepare(); 1: no chunk to write */
 	bool installed;
