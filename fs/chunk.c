@@ -613,9 +613,13 @@ int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flag
 	}
 	/* no thread: chunk_recycle() empties files itself */
 	cs->emptier_running = cs->recycle && pthread_create(&cs->emptier, NULL, emptier_main, cs) == 0;
+	if (cs->emptier_running)
+		pthread_setname_np(cs->emptier, "volfs-emptier");
 	/* no thread: chunk_gc_start() takes the files itself */
 	cs->taker_running = cs->emptier_running &&
 			    pthread_create(&cs->taker, NULL, taker_main, cs) == 0;
+	if (cs->taker_running)
+		pthread_setname_np(cs->taker, "volfs-gc");
 	*ret_cs = cs;
 	return 0;
 fail:

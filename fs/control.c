@@ -133,6 +133,7 @@ int control_start(struct vfs *vfs, const char *path, struct control **ret_ctl)
 	r = -pthread_create(&ctl->thread, NULL, control_main, ctl);
 	if (r < 0)
 		goto fail;
+	pthread_setname_np(ctl->thread, "volfs-control");
 	*ret_ctl = ctl;
 	return 0;
 fail:

@@ -107,6 +107,7 @@ static int txn_thread_start(struct vfs *vfs)
 	int r = pthread_create(&vfs->txn_thread, NULL, txn_thread_main, vfs);
 	if (r)
 		return -r;
+	pthread_setname_np(vfs->txn_thread, "volfs-txn");
 	vfs->txn_thread_started = true;
 	return 0;
 }
@@ -393,10 +394,12 @@ int vfs_start_threads(struct vfs *vfs)
 	int r = pthread_create(&vfs->flusher, NULL, flusher_main, vfs);
 	if (r)
 		return -r;
+	pthread_setname_np(vfs->flusher, "volfs-flusher");
 	vfs->flusher_started = true;
 	r = pthread_create(&vfs->cleaner, NULL, cleaner_main, vfs);
 	if (r)
 		return -r;   /* vfs_close() stops the flusher */
+	pthread_setname_np(vfs->cleaner, "volfs-cleaner");
 	vfs->cleaner_started = true;
 	return 0;
 }

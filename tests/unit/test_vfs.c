@@ -775,6 +775,41 @@ static void test_blocks_of_buffered_data(void)
 	CHECK_OK(env_close());
 }
 
+/* Is one of this process's threads named @name (as ps -T and top -H show)? */
+static bool thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f))
+			found = strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n';
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Each background thread of a volume has a name of its own. */
+static void test_thread_names(void)
+{
+	const char *names[] = { "volfs-txn", "volfs-flusher", "volfs-cleaner", "volfs-emptier",
+				"volfs-gc" };
+
+	CHECK_OK(env_setup("thread-names", 4096));
+	CHECK_OK(vfs_start_threads(T.vfs));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		CHECK(thread_named(names[i]));
+	CHECK(!thread_named("volfs-none"));
+	CHECK_OK(env_close());
+}
+
 /* ---- 6. unlinked but open --------------------------------------------------------------- */
 
 static void test_unlinked_open(void)
@@ -2708,6 +2743,7 @@ int main(void)
 	RUN_CASE(test_journal_offline_tools);
 	RUN_CASE(test_journal_trimmed);
 	RUN_CASE(test_journal_interval);
+	RUN_CASE(test_thread_names);
 	RUN_CASE(test_cleaner);
 	RUN_CASE(test_cleaner_dropped);
 	RUN_CASE(test_preload_stale);
