@@ -1429,22 +1429,26 @@ static void test_cleaner(void)
 	static uint8_t model[CLEAN_FILE];
 	uint64_t ino;
 
+	CHECK_OK(one_committed_file("cleaner", CLEAN_FILE, model, &ino));
+	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
+	/* the crashing child reports into a shared page, unmapped before any check */
 	clean_report = mmap(NULL, sizeof(*clean_report), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(clean_report != MAP_FAILED);
-	CHECK_OK(one_committed_file("cleaner", CLEAN_FILE, model, &ino));
-	CHECK_OK(store_open(T.path, STORE_RECYCLE, &T.store));
-	CHECK_OK(crash_after(clean_then_crash, ino));
-	CHECK(clean_report->rounds > 0 && clean_report->block < CLEAN_BLOCKS);
-	for (unsigned i = 0; i < clean_report->rounds * 8; i++) {
+	int r = crash_after(clean_then_crash, ino);
+	struct clean_report got = *clean_report;
+	munmap(clean_report, sizeof(*clean_report));
+	clean_report = NULL;
+	CHECK_OK(r);
+	CHECK(got.rounds > 0 && got.block < CLEAN_BLOCKS);
+	for (unsigned i = 0; i < got.rounds * 8; i++) {
 		uint64_t off;
 		size_t n;
 		clean_write(i, &off, &n);
 		fill_pat(model + off, n, off, i + 2);
 	}
-	uint64_t hot = clean_report->block * 16 * KiB + 10;
+	uint64_t hot = got.block * 16 * KiB + 10;
 	fill_pat(model + hot, 20, hot, 99);
-	munmap(clean_report, sizeof(*clean_report));
 	CHECK_OK(vfs_open(T.store, VOL, &T.opts, &T.vfs));   /* replays */
 	CHECK_OK(read_equals(ino, 0, CLEAN_FILE, model));
 	CHECK_OK(env_close());
