@@ -848,6 +848,13 @@ static int write_recycled(struct chunk_store *cs, const char *relpath, const voi
 	return r;
 }
 
+/* Writes @data into the new, empty file @fd; with CHUNK_SYNC, durably. */
+static int fill_new_file(int fd, const void *data, size_t len, unsigned flags)
+{
+	int r = write_all(fd, data, len);
+	return r == 0 ? sync_or_start_write_back(fd, flags) : r;   /* CHUNK_SYNC: bytes before name */
+}
+
 /* Writes the file of chunk @id into a new file. */
 static int write_new(struct chunk_store *cs, const char *relpath, const void *data, size_t len,
 		     unsigned flags)
@@ -863,9 +870,7 @@ static int write_new(struct chunk_store *cs, const char *relpath, const void *da
 	}
 	if (fd < 0)
 		return fd;
-	r = write_all(fd, data, len);
-	if (r == 0)
-		r = sync_or_start_write_back(fd, flags);   /* CHUNK_SYNC: bytes before name */
+	r = fill_new_file(fd, data, len, flags);
 	if (r == 0)
 		r = link_chunk(cs, fd, named, relpath, flags);
 	close(fd);
@@ -886,9 +891,7 @@ static int replace_chunk(struct chunk_store *cs, const char *relpath, const void
 	int fd = open_named_tmp(cs, tmpname, sizeof(tmpname));
 	if (fd < 0)
 		return fd;
-	int r = write_all(fd, data, len);
-	if (r == 0)
-		r = sync_or_start_write_back(fd, flags);   /* CHUNK_SYNC: bytes before name */
+	int r = fill_new_file(fd, data, len, flags);
 	close(fd);
 	if (r == 0 && renameat(cs->dirfd, tmpname, cs->dirfd, relpath) < 0)
 		r = -errno;
