@@ -191,13 +191,12 @@ int chunk_cache_read(struct chunk_cache *cc, struct chunk_store *cs, const struc
 	}
 	e = malloc(sizeof(*e));
 	pthread_mutex_lock(&cc->lock);
-	struct entry **slot = e ? slot_of(cc, id) : NULL;
-	if (slot && !*slot) {
+	if (e && !*slot_of(cc, id)) {
 		shrink_locked(cc, budget - size);
-		*e = (struct entry){ .id = *id, .len = len, .data = data };
-		slot = slot_of(cc, id);   /* shrinking may have changed the chain */
-		e->hnext = *slot;
-		*slot = e;
+		/* at its bucket's head: shrinking may have changed the chain */
+		size_t b = bucket_of(cc, id);
+		*e = (struct entry){ .id = *id, .len = len, .data = data, .hnext = cc->table[b] };
+		cc->table[b] = e;
 		link_newest(cc, e);
 		cc->count++;
 		cc->bytes += size;
