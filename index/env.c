@@ -173,7 +173,7 @@ int idx_env_open(const char *dir, unsigned flags, uint64_t initial_map_size,
 			r = -errno;
 			goto fail;
 		}
-		r = wal_open(dir, &env->wal_fd, &env->wal_direct_fd);
+		r = wal_open(dir, !(flags & IDX_ENV_LOG_BUFFERED), &env->wal_fd, &env->wal_direct_fd);
 		if (r < 0)
 			goto fail;
 	} else {

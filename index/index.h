@@ -38,6 +38,8 @@ struct idx_txn;
 enum idx_env_flags {
 	IDX_ENV_CREATE = 1 << 0,  /* create data.mdb if missing (init only)  */
 	IDX_ENV_RDONLY = 1 << 1,  /* read-only: no write transactions        */
+	/* log frames by buffered writes, as where the file system has no direct I/O (tests) */
+	IDX_ENV_LOG_BUFFERED = 1 << 2,
 };
 
 /*

@@ -63,7 +63,7 @@
 /* A larger buffer is given back after its frame is written. */
 #define WAL_BUF_KEEP (4u << 20)
 
-int wal_open(const char *dir, int *ret_fd, int *ret_direct_fd)
+int wal_open(const char *dir, bool direct, int *ret_fd, int *ret_direct_fd)
 {
 	char path[4096];
 	if (snprintf(path, sizeof(path), "%s/wal", dir) >= (int)sizeof(path))
@@ -85,7 +85,8 @@ int wal_open(const char *dir, int *ret_fd, int *ret_direct_fd)
 	if (fd < 0)
 		return -errno;
 	*ret_fd = fd;
-	*ret_direct_fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);   /* -1: EINVAL, no direct I/O */
+	/* -1: EINVAL, no direct I/O */
+	*ret_direct_fd = direct ? open(path, O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
 	return 0;
 }
 

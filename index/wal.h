@@ -53,9 +53,9 @@ bool wal_size_valid(uint64_t size);
 /*
  * Opens (creating it durably if needed) @dir/wal for a read-write
  * environment: *ret_fd to read it, *ret_direct_fd (O_DIRECT; -1 where the
- * file system has no direct I/O) to write frames.
+ * file system has no direct I/O, or without @direct) to write frames.
  */
-int wal_open(const char *dir, int *ret_fd, int *ret_direct_fd);
+int wal_open(const char *dir, bool direct, int *ret_fd, int *ret_direct_fd);
 
 /* Records a put or a delete of @txn (a logged transaction) for its next frame. */
 int wal_note_put(struct idx_txn *txn, int db, const MDB_val *key, const MDB_val *val);

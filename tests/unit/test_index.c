@@ -804,6 +804,76 @@ static unsigned pending_frames(struct idx_env *env)
 	return idx_env_log_pending(env, &frames) < 0 ? 99 : frames;
 }
 
+/* How many of this process's descriptors have @path open with O_DIRECT. */
+static int direct_fds(const char *path)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		char at[64], link[4096], info[256];
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		ssize_t len = readlink(at, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;
+		link[len] = 0;
+		snprintf(at, sizeof(at), "/proc/self/fdinfo/%d", fd);
+		FILE *f = strcmp(link, path) == 0 ? fopen(at, "r") : NULL;
+		unsigned flags = 0;
+		while (f && fgets(info, sizeof(info), f))
+			sscanf(info, "flags: %o", &flags);
+		if (f)
+			fclose(f);
+		n += (flags & O_DIRECT) != 0;
+	}
+	return n;
+}
+
+/* In a child: logs orphans @a and @b in two frames, then dies; 0 if all went as asked. */
+static int log_two_frames_then_die(const char *dir, unsigned flags, uint64_t a, uint64_t b)
+{
+	char wal[4096];
+	struct idx_env *e = NULL;
+	struct idx_txn *t = NULL;
+	snprintf(wal, sizeof(wal), "%s/wal", dir);
+	if (idx_env_open(dir, flags, 0, &e) < 0)
+		return 2;
+	int probe = open(wal, O_WRONLY | O_DIRECT);   /* can this file system do direct I/O? */
+	if (probe >= 0)
+		close(probe);
+	if (direct_fds(wal) != ((flags & IDX_ENV_LOG_BUFFERED) || probe < 0 ? 0 : 1))
+		return 3;
+	if (idx_txn_begin(e, IDX_TXN_LOGGED, &t) < 0 || idx_orphan_add(t, 1, a) < 0 ||
+	    idx_txn_log_sync(t) < 0 || idx_orphan_add(t, 1, b) < 0 || idx_txn_log_sync(t) < 0)
+		return 4;
+	return 0;
+}
+
+/*
+ * Frames reach the log by direct I/O where the file system has it, else by
+ * buffered writes: either way, what a process that died had synced is
+ * replayed.
+ */
+static void wal_buffered(void)
+{
+	const char *dir = test_subdir("wal-buffered");
+	struct idx_env *env = NULL;
+	CHECK_OK(idx_env_open(dir, IDX_ENV_CREATE, 0, &env));
+	idx_env_close(env);
+	for (int buffered = 0; buffered < 2; buffered++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(log_two_frames_then_die(dir, buffered ? IDX_ENV_LOG_BUFFERED : 0,
+						      2 * buffered + 1, 2 * buffered + 2));
+		int status;
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		CHECK(WIFEXITED(status));
+		CHECK_EQ(WEXITSTATUS(status), 0);
+		CHECK_OK(idx_env_open(dir, 0, 0, &env));
+		next_writer(env);
+		CHECK_EQ(orphans_committed(env), buffered ? 0x1eull : 0x6ull);
+		idx_env_close(env);
+	}
+}
+
 /*
  * A logged transaction's synced frames outlive its abort, and only they:
  * the next writer replays them, a torn frame ends the replay, and a commit
@@ -953,6 +1023,7 @@ int main(void)
 	RUN(reopened_by_new_process);
 	RUN(corrupt_index_is_euclean);
 	RUN(wal_replay);
+	RUN(wal_buffered);
 	RUN(log_size_rules);
 	return test_exit();
 }
