@@ -85,7 +85,7 @@ int wal_open(const char *dir, bool direct, int *ret_fd, int *ret_direct_fd)
 	if (fd < 0)
 		return -errno;
 	*ret_fd = fd;
-	/* -1: EINVAL, no direct I/O */
+	/* -1: none asked for, or the file system has none (EINVAL) */
 	*ret_direct_fd = direct ? open(path, O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
 	return 0;
 }

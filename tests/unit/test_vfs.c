@@ -1531,8 +1531,9 @@ static void overwrite_block_1(struct vfs *vfs, uint64_t ino, unsigned nread)
 	static uint8_t block[16 * KiB];
 	preload_hook_read += nread;
 	if (preload_hook_calls++) {
-		hidden_chunks = count_chunks();
-		CHECK(hidden_chunks > 0 && hidden_chunks <= 64);
+		int n = count_chunks();
+		CHECK(n > 0 && n <= 64);   /* chunk_paths[] holds 64 */
+		hidden_chunks = n;
 		CHECK_OK(hide_chunks(true));
 		return;
 	}
