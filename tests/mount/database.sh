@@ -7,7 +7,9 @@
 #     integrity_check and holds exactly what its transactions made.
 #  2. The daemon killed with SIGKILL while transactions run: mounted again,
 #     the database passes integrity_check, and every transaction whose
-#     COMMIT had returned is there (the one under way may be too, whole).
+#     COMMIT had returned is there (counted once the worker's fsync of the
+#     directory after it returned too: database.py says why); the one under
+#     way may be there too, whole.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 db() { python3 "$(dirname "$0")/database.py" "$@"; }
