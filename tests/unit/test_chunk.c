@@ -1130,16 +1130,11 @@ static void test_revive_dead(void)
 	struct ix ix = { 0 };
 	struct idx_txn *txn;
 	struct idx_chunk_id id;
-	char data[3000], back[3000];
+	uint8_t data[3000], back[3000];
 	uint64_t freed = 0;
 
-	fill_random(data, sizeof(data));
 	CHECK_OK(ix_open(&ix, "revive"));
-	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
-	CHECK_OK(chunk_put(ix.cs, txn, data, sizeof(data), 0, &id));
-	CHECK_OK(idx_chunk_ref(txn, &id, sizeof(data)));
-	CHECK_OK(idx_chunk_unref(txn, &id));
-	CHECK_OK(idx_txn_commit(txn));
+	put_dead(&ix, data, sizeof(data), &id);
 
 	CHECK_OK(idx_txn_begin(ix.env, 0, &txn));
 	CHECK_OK(chunk_gc(ix.cs, txn, &freed));
