@@ -175,5 +175,82 @@ mt_setup() {
 	mt_mount vol "$MNT"
 }
 
+# mt_checked_writer FIRST ACKS CLIENT...: a database's checked writer.  One
+# session of the SQL client CLIENT (reading statements from its stdin, and
+# printing each result row as its bare value, unbuffered) inserts rows
+# FIRST, FIRST+1, … into ck (k, v = md5 of k), a transaction each, until the
+# client fails or the writer is killed.  k is appended to ACKS once its
+# COMMIT has returned: the client runs the SELECT that echoes k only then.
+mt_checked_writer() {
+	local k=$1 acks=$2 line
+	shift 2
+	coproc SQL { "$@" 2>&1; }
+	for (( ; ; k++ )); do
+		echo "BEGIN; INSERT INTO ck VALUES ($k, md5('$k')); COMMIT; SELECT 'ok $k';" >&"${SQL[1]}" || return 3
+		read -r line <&"${SQL[0]}" || return 3
+		[[ $line == "ok $k" ]] || { echo "writer: $line" >&2; return 3; }
+		echo "$k" >>"$acks"
+	done
+}
+
+# mt_server_trials: the course of a database server's test (postgres.sh,
+# mariadb.sh) on the volume "vol" mounted on $MNT, with the server running.
+# The test defines: server_start, server_stop (clean), server_kill (SIGKILL
+# to all its processes), server_recovered (its log of the last start says it
+# recovered from a crash), writer FIRST ACKS (mt_checked_writer with the
+# server's client), load SECONDS (the benchmark's load; returns when it ends
+# or fails), and check WANT (the data checks; WANT is the last row the writer
+# saw committed, the row after it may be there too; prints the rows found).
+#  1. Both loads, a clean stop, umount and mount: the server starts, and the
+#     checks pass.
+#  2. Twice: the daemon killed with SIGKILL under both loads, then the server
+#     (it cannot outlive its storage in a real crash either); mounted again,
+#     the server recovers, and the checks pass.
+mt_server_trials() {
+	local acks=$TMP/acks k last round w b pids
+	: >"$acks"
+	writer 1 "$acks" 2>"$TMP/writer.err" &
+	w=$!
+	load 8 >"$TMP/load.log" 2>&1 || fail "the load failed: $(tail -n 5 "$TMP/load.log")"
+	kill "$w"
+	wait "$w" 2>/dev/null || true
+	last=$(tail -n 1 "$acks")
+	(( last > 0 )) || fail "the writer committed nothing: $(cat "$TMP/writer.err")"
+	server_stop
+	mt_umount "$MNT"
+	mt_mount vol "$MNT"
+	server_start
+	k=$(check "$last")
+	note "the writer's $k rows and the load's intact after a clean stop, umount and mount"
+
+	for round in 1 2; do
+		: >"$acks"
+		writer $((k + 1)) "$acks" 2>"$TMP/writer.err" &
+		w=$!
+		load 600 >/dev/null 2>&1 &
+		b=$!
+		for _ in $(seq 600); do
+			(( $(wc -l <"$acks") >= 300 )) && break
+			kill -0 "$w" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$TMP/writer.err")"
+			sleep 0.1
+		done
+		sleep 1   # the load's clients are well under way too
+		mapfile -t pids < <(mt_daemon_of "$MNT")
+		(( ${#pids[@]} == 1 )) || fail "want the one daemon of $MNT, found: ${pids[*]:-none}"
+		kill -9 "${pids[0]}"
+		server_kill
+		wait "$w" "$b" 2>/dev/null || true
+		last=$(tail -n 1 "$acks")
+		umount -l "$MNT" || fail "umount -l of the dead mount failed"
+		mt_mount vol "$MNT"
+		server_start
+		server_recovered || fail "round $round: the server did not recover from the crash (its log, above)"
+		k=$(check "$last")
+		note "round $round: killed after row $last had committed; the table holds $k"
+	done
+	server_stop
+	mt_umount "$MNT"
+}
+
 # json FILE EXPR: prints the python expression EXPR over the JSON in FILE (as j).
 json() { python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }

@@ -1,19 +1,13 @@
 #!/bin/bash
 # A real database server on a volume: PostgreSQL, its whole data directory on
-# the mount, run as an unprivileged uid.  Two loads at once: pgbench's TPC-B
-# transactions (4 clients), and a checked writer, one psql session that
-# inserts row k and prints k once its COMMIT has returned.
-#  1. Both loads, a clean shutdown, umount and mount: the server starts, and
-#     the data checks below pass.
-#  2. Twice: the daemon killed with SIGKILL under both loads, then the server
-#     (it cannot outlive its storage in a real crash either); mounted again,
-#     the server recovers from its WAL, and the checks pass with every row the
-#     writer saw committed.
-# The checks: amcheck's verify_heapam on every table and bt_index_check (with
-# heapallindexed) on every B-tree index; TPC-B's balances agree (accounts,
-# tellers, branches and history each sum every transaction's delta once); the
-# writer's rows are exactly 1..K with their values, K the last row it saw
-# committed or the one under way.
+# the mount, run as an unprivileged uid, through lib.sh's mt_server_trials:
+# pgbench's TPC-B load (4 clients) and a checked writer; a clean stop and
+# remount, then twice the daemon killed under load and the server recovering
+# from its WAL.  The checks: amcheck's verify_heapam on every table and
+# bt_index_check (with heapallindexed) on every B-tree index; TPC-B's
+# balances agree (accounts, tellers, branches and history each sum every
+# transaction's delta once); the writer's rows are exactly 1..K with their
+# values, K the last row it saw committed or the one under way.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -49,10 +43,17 @@ server_start() {
 	# a killed server's lock files (on the volume; the socket's is gone
 	# after a real crash's reboot)
 	rm -f "$data/postmaster.pid" "$sock"/.s.PGSQL.*
+	truncate -c -s 0 "$log"   # this start's log only (the server's uid made the file)
 	as_server "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 120 \
 		-o "-c listen_addresses='' -k $sock -c shared_buffers=32MB -c max_wal_size=256MB" start >/dev/null ||
 		fail "the server did not start: $(tail -n 5 "$log")"
 	postmaster=$(head -n 1 "$data/postmaster.pid")
+}
+server_stop() {
+	as_server "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || fail "the server did not stop"
+}
+server_recovered() {
+	grep -q 'database system was not properly shut down' "$log" || { tail -n 5 "$log"; return 1; }
 }
 server_start
 sql "CREATE EXTENSION amcheck" >/dev/null
@@ -60,18 +61,8 @@ sql "CREATE TABLE ck (k int PRIMARY KEY, v text NOT NULL)" >/dev/null
 "$pgbin/pgbench" -h "$sock" -U server -i -q -s 4 postgres >"$TMP/init.log" 2>&1 ||
 	fail "pgbench -i failed: $(tail -n 5 "$TMP/init.log")"
 
-# writer FIRST ACKS: rows FIRST, FIRST+1, … until psql fails or it is
-# killed; each k is appended to ACKS once its COMMIT has returned (psql runs
-# the \echo only then).
-writer() {
-	local k=$1 acks=$2 line
-	coproc PSQL { stdbuf -oL psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -U server -d postgres 2>&1; }
-	for (( ; ; k++ )); do
-		echo "BEGIN; INSERT INTO ck VALUES ($k, md5('$k')); COMMIT; \\echo ok $k" >&"${PSQL[1]}" || return 3
-		read -r line <&"${PSQL[0]}" || return 3
-		[[ $line == "ok $k" ]] || { echo "writer: $line" >&2; return 3; }
-		echo "$k" >>"$acks"
-	done
+writer() {   # FIRST ACKS
+	mt_checked_writer "$1" "$2" stdbuf -oL psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$sock" -U server -d postgres
 }
 
 # check WANT: the data checks; WANT is the last row the writer saw
@@ -97,55 +88,9 @@ check() {
 	echo "$k"
 }
 
-# load SECONDS ACKS: both loads; returns when pgbench ends or fails, the
-# writer is stopped then (or has failed).
-pgbench_load() {
-	"$pgbin/pgbench" -h "$sock" -U server -n -c 4 -j 2 -T "$1" postgres >"$TMP/pgbench.log" 2>&1
+load() {   # SECONDS
+	"$pgbin/pgbench" -h "$sock" -U server -n -c 4 -j 2 -T "$1" postgres
 }
 
-acks=$TMP/acks
-: >"$acks"
-writer 1 "$acks" 2>"$TMP/writer.err" &
-w=$!
-pgbench_load 8 || fail "pgbench failed: $(tail -n 5 "$TMP/pgbench.log")"
-kill "$w"
-wait "$w" 2>/dev/null || true
-last=$(tail -n 1 "$acks")
-(( last > 0 )) || fail "the writer committed nothing: $(cat "$TMP/writer.err")"
-as_server "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || fail "the server did not stop"
-mt_umount "$MNT"
-mt_mount vol "$MNT"
-server_start
-k=$(check "$last")
-note "$(grep -o 'number of transactions actually processed: [0-9]*' "$TMP/pgbench.log"), writer $k rows; intact after umount and mount"
-
-for round in 1 2; do
-	: >"$acks"
-	writer $((k + 1)) "$acks" 2>"$TMP/writer.err" &
-	w=$!
-	pgbench_load 600 &
-	b=$!
-	for _ in $(seq 600); do
-		(( $(wc -l <"$acks") >= 300 )) && break
-		kill -0 "$w" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$TMP/writer.err")"
-		sleep 0.1
-	done
-	sleep 1   # pgbench's clients are well under way too
-	mapfile -t pids < <(mt_daemon_of "$MNT")
-	(( ${#pids[@]} == 1 )) || fail "want the one daemon of $MNT, found: ${pids[*]:-none}"
-	kill -9 "${pids[0]}"
-	server_kill
-	wait "$w" "$b" 2>/dev/null || true
-	last=$(tail -n 1 "$acks")
-	umount -l "$MNT" || fail "umount -l of the dead mount failed"
-	mt_mount vol "$MNT"
-	: >"$log"
-	server_start
-	grep -q 'database system was not properly shut down' "$log" ||
-		fail "round $round: the server did not recover (its log: $(tail -n 5 "$log"))"
-	k=$(check "$last")
-	note "round $round: killed after row $last had committed; the table holds $k"
-done
-as_server "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || fail "the server did not stop"
-mt_umount "$MNT"
+mt_server_trials
 echo "postgres: all passed"
