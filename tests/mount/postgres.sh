@@ -51,6 +51,7 @@ server_start() {
 }
 server_stop() {
 	as_server "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null || fail "the server did not stop"
+	postmaster=
 }
 server_recovered() {
 	grep -q 'database system was not properly shut down' "$log" || { tail -n 5 "$log"; return 1; }
@@ -68,7 +69,7 @@ writer() {   # FIRST ACKS
 # check WANT: the data checks; WANT is the last row the writer saw
 # committed, and the row after it may be there too.  Prints the rows found.
 check() {
-	local want=$1 bad sums k n wrong
+	local want=$1 bad sums rows k n wrong s
 	bad=$(sql "SELECT c.relname || ': ' || v.msg FROM pg_class c, verify_heapam(c.oid) v
 		WHERE c.relkind = 'r' AND c.relpersistence = 'p' LIMIT 5") ||
 		fail "verify_heapam failed to run (above)"
@@ -77,12 +78,14 @@ check() {
 		WHERE a.amname = 'btree' AND c.relpersistence = 'p'" >/dev/null ||
 		fail "bt_index_check finds an index corrupt (above)"
 	sums=$(sql "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers),
-		(SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
+		(SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)") ||
+		fail "reading the TPC-B balances failed (above)"
 	IFS='|' read -r -a s <<<"$sums"
 	[[ ${s[0]} == "${s[1]}" && ${s[1]} == "${s[2]}" && ${s[2]} == "${s[3]}" ]] ||
 		fail "TPC-B balances disagree (accounts|tellers|branches|history): $sums"
-	IFS='|' read -r k n wrong <<<"$(sql "SELECT coalesce(max(k), 0), count(*),
-		count(*) FILTER (WHERE v <> md5(k::text)) FROM ck")"
+	rows=$(sql "SELECT coalesce(max(k), 0), count(*), count(*) FILTER (WHERE v <> md5(k::text)) FROM ck") ||
+		fail "reading the writer's rows failed (above)"
+	IFS='|' read -r k n wrong <<<"$rows"
 	(( n == k && wrong == 0 )) || fail "the writer's rows: $n rows up to $k, $wrong with a wrong value"
 	(( k == want || k == want + 1 )) || fail "the writer saw $want rows committed, the table holds $k"
 	echo "$k"
