@@ -68,9 +68,16 @@ mt_is_mounted() {
 	awk -v d="$dir" '$2 == d { found = 1 } END { exit !found }' /proc/mounts
 }
 
+MT_ON_EXIT=()      # functions run at exit before the unmounting (mt_on_exit)
+
+# mt_on_exit FUNCTION: FUNCTION runs at exit, before lib.sh unmounts what is
+# left (say, to stop a server whose files hold a mount).
+mt_on_exit() { MT_ON_EXIT+=("$1"); }
+
 mt_cleanup() {
 	local rc=$? dir i
 	set +e
+	for i in "${MT_ON_EXIT[@]}"; do "$i"; done
 	for (( i = ${#MT_MOUNTS[@]} - 1; i >= 0; i-- )); do
 		dir=${MT_MOUNTS[i]}
 		mt_is_mounted "$dir" || continue

@@ -33,7 +33,7 @@ server_kill() {
 	kill -9 "$server"
 	wait "$server" 2>/dev/null || true
 }
-trap 'rc=$?; server_kill; (exit $rc); mt_cleanup' EXIT
+mt_on_exit server_kill
 
 mariadb-install-db --no-defaults --user=mysql --datadir="$data" --auth-root-authentication-method=normal \
 	>"$TMP/install.log" 2>&1 || fail "mariadb-install-db on the mount failed: $(tail -n 5 "$TMP/install.log")"

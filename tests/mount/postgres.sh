@@ -35,7 +35,7 @@ server_kill() {
 	pkill -9 -P "$postmaster" || true
 	kill -9 "$postmaster"
 }
-trap 'rc=$?; server_kill; (exit $rc); mt_cleanup' EXIT
+mt_on_exit server_kill
 
 as_server "$pgbin/initdb" -D "$data" -U server -A trust >"$TMP/initdb.log" 2>&1 ||
 	fail "initdb on the mount failed: $(tail -n 5 "$TMP/initdb.log")"
