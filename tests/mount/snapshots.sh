@@ -52,7 +52,7 @@ PY
 python3 "$TMP/writer.py" "$MNT/log" "$TMP/count" "$TMP/stop" &
 writer=$!
 stop_writer() { touch "$TMP/stop"; wait "$writer" 2>/dev/null || true; }
-trap 'rc=$?; set +e; stop_writer; (exit $rc); mt_cleanup' EXIT
+mt_on_exit stop_writer
 sleep 0.5
 
 declare -A LOWER
