@@ -260,6 +260,12 @@ static int settle_journal(struct vfs *vfs)
 	return r;
 }
 
+static int any_chunk(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
+{
+	(void)id, (void)c, (void)arg;
+	return 1;
+}
+
 int vfs_commit(struct vfs *vfs)
 {
 	if (!vfs->txn)
@@ -274,6 +280,15 @@ int vfs_commit(struct vfs *vfs)
 		vfs_break(vfs, r);
 		return -EIO;
 	}
+	/*
+	 * Chunks left dead are freed by the next batch: the flusher begins one
+	 * if nothing else does, so that a deletion gives its space back within
+	 * a commit interval or two.  Not again after a batch of the flusher's
+	 * that changed nothing else: what it could not take stays for later.
+	 */
+	bool idle_freeing = vfs->freeing && vfs->txn_changes == 0;
+	vfs->freeing = false;
+	vfs->free_due = !idle_freeing && idx_dead_chunk_foreach(vfs->txn, any_chunk, NULL) > 0;
 	r = txn_call(vfs, TXN_COMMIT, &vfs->txn);
 	vfs->txn = NULL;
 	if (r < 0) {
@@ -322,9 +337,10 @@ static void background_tick(struct vfs *vfs)
  * The flusher: every few milliseconds, commit the batch when it is older
  * than the commit interval, or when a buffered change not yet durable may
  * be, first journaling or writing back every such change; or commit it
- * when another writer waits for LMDB's lock.  Buffers whose changes are
- * all journaled stay: they are durable, and are written back when the
- * dirty limit, the journal's bounds, a close or a snapshot ask for it.
+ * when another writer waits for LMDB's lock; or begin one when the last
+ * commit left dead chunks, which a batch frees as it begins.  Buffers whose
+ * changes are all journaled stay: they are durable, and are written back
+ * when the dirty limit, the journal's bounds, a close or a snapshot ask.
  * It also empties the chunk cache once reads have left it idle.  (A
  * read-only mount has no flusher: its cache goes at unmount.)
  */
@@ -350,6 +366,12 @@ static void *flusher_main(void *arg)
 				clock_gettime(CLOCK_MONOTONIC, &vfs->dirty_since);
 		} else if (handover)
 			r = vfs_commit(vfs);
+		else if (!vfs->txn && vfs->free_due) {
+			struct idx_txn *txn;
+			vfs->free_due = false;
+			r = vfs_write_txn(vfs, &txn);   /* frees the dead chunks as it begins */
+			vfs->freeing = r == 0;
+		}
 		chunk_cache_drop_idle(vfs->cache, VFS_CACHE_IDLE_MS);
 		if (r < 0 && !vfs->broken)
 			syslog(LOG_WARNING, "volfs %s: background commit: %s", vfs->name, strerror(-r));

@@ -124,6 +124,8 @@ struct vfs {
 	uint64_t journal_bytes;          /* bytes of the buffers' journal records */
 	uint64_t journal_lsn_floor;      /* no journaled buffer's journal_lsn is below */
 	bool settling;                   /* vfs_commit() writes journaled blocks back */
+	bool free_due;                   /* the last commit left dead chunks: free them */
+	bool freeing;                    /* the batch was begun by the flusher to free them */
 	struct vnode **htab;
 	size_t hsize, hcount;
 	bool stopping;
