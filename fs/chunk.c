@@ -900,6 +900,11 @@ static int replace_chunk(struct chunk_store *cs, const char *relpath, const void
 	return r;
 }
 
+void chunk_store_release_pool(struct chunk_store *cs)
+{
+	recycled_free_space(cs);
+}
+
 /* Writes the file of chunk @id under @relpath, over a file of the pool if there is one. */
 static int write_file(struct chunk_store *cs, const char *relpath, const void *data,
 		      size_t len, unsigned flags)

@@ -58,6 +58,8 @@ void chunk_store_drain(struct chunk_store *cs);
  * (chunk.c, "Recycling"); files past it are emptied.  256 MiB unless set.
  */
 void chunk_store_set_recycle_bytes(struct chunk_store *cs, uint64_t bytes);
+/* The disk is full, or nearly: removes the files of the pool that hold bytes. */
+void chunk_store_release_pool(struct chunk_store *cs);
 
 /* The chunk id (keyed hash) of @len bytes. */
 void chunk_id_of(const struct chunk_store *cs, const void *data, size_t len,

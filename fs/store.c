@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -244,6 +245,35 @@ static int mark_current_format(struct idx_txn *txn, void *arg)
 {
 	(void)arg;
 	return idx_meta_set_format(txn, IDX_FORMAT_VERSION);
+}
+
+#define SPACE_RESERVE_MIN (64ull << 20)
+#define SPACE_RESERVE_MAX (1ull << 30)
+
+uint64_t store_space_reserve(const struct statvfs *st)
+{
+	uint64_t size = (uint64_t)st->f_blocks * st->f_frsize;
+	uint64_t reserve = size / 32;
+	if (reserve < SPACE_RESERVE_MIN)
+		reserve = SPACE_RESERVE_MIN;
+	if (reserve > SPACE_RESERVE_MAX)
+		reserve = SPACE_RESERVE_MAX;
+	return reserve < size / 4 ? reserve : size / 4;
+}
+
+int store_space_admit(struct store *store, uint64_t bytes)
+{
+	for (int attempt = 0;; attempt++) {
+		struct statvfs st;
+		if (fstatvfs(store->dirfd, &st) < 0)
+			return 0;   /* cannot tell: the writes themselves will */
+		uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
+		if (avail >= store_space_reserve(&st) + bytes)
+			return 0;
+		if (attempt > 0 || !store->chunks)
+			return -ENOSPC;
+		chunk_store_release_pool(store->chunks);
+	}
 }
 
 int store_open(const char *path, unsigned flags, struct store **ret_store)

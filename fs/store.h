@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/statvfs.h>
 
 #include "chunk.h"
 #include "index.h"
@@ -61,6 +62,22 @@ const char *store_path_resolve(const char *opt);
 int store_init(const char *path);
 int store_open(const char *path, unsigned flags, struct store **ret_store);
 void store_close(struct store *store);     /* NULL is fine */
+
+/*
+ * The space reserve: bytes of the store's file system that new data may not
+ * take, so that the index and its log can always commit.  A full file system
+ * must not stop them: freeing anything takes a commit (the deletion, then
+ * gc), and a mount after a crash a replay.  1/32 of the file system, at
+ * least 64 MiB, at most 1 GiB, and never more than a quarter of it.
+ */
+uint64_t store_space_reserve(const struct statvfs *st);
+/*
+ * 0 if @bytes of new data may be written (a write, or a new inode): the file
+ * system's free space stays above the reserve once they are.  Else gives
+ * back what the pool of dead chunks' files holds and asks again; -ENOSPC if
+ * the space is still short.
+ */
+int store_space_admit(struct store *store, uint64_t bytes);
 
 /*
  * Takes the lock of volume @volume_id without waiting; -EBUSY if another

@@ -1097,6 +1097,9 @@ static int make_node(struct vfs *vfs, const struct vfs_ctx *ctx, uint64_t dir, c
 		return -EEXIST;
 	if (r != -ENOENT)
 		return r;
+	r = store_space_admit(vfs->store, 0);
+	if (r < 0)
+		return r;
 	/* a default ACL of the directory takes the place of the umask */
 	/*
 	 * Copied out at once: what the index returns is valid only until the
@@ -1328,6 +1331,9 @@ int vfs_link(struct vfs *vfs, uint64_t ino, uint64_t dir, const char *name, stru
 		goto out;
 	}
 	if (r != -ENOENT)
+		goto out;
+	r = store_space_admit(vfs->store, 0);
+	if (r < 0)
 		goto out;
 	struct vnode *vn = vnode_get(vfs, ino);
 	if (!vn) {
@@ -1926,6 +1932,15 @@ int vfs_statfs(struct vfs *vfs, struct statvfs *ret_st)
 {
 	if (fstatvfs(vfs->store->dirfd, ret_st) < 0)
 		return -errno;
+	/*
+	 * The space reserve is the index's (store.h): it is neither free nor
+	 * used for the volume's files, so the size leaves it out too, and df
+	 * says 0 available when writes start to fail.
+	 */
+	fsblkcnt_t reserve = (fsblkcnt_t)(store_space_reserve(ret_st) / ret_st->f_frsize);
+	ret_st->f_blocks = ret_st->f_blocks > reserve ? ret_st->f_blocks - reserve : 0;
+	ret_st->f_bfree = ret_st->f_bfree > reserve ? ret_st->f_bfree - reserve : 0;
+	ret_st->f_bavail = ret_st->f_bavail > reserve ? ret_st->f_bavail - reserve : 0;
 	ret_st->f_namemax = IDX_FILENAME_MAX;
 	if (vfs->rdonly)
 		ret_st->f_flag |= ST_RDONLY;

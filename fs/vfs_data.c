@@ -1499,6 +1499,11 @@ ssize_t vfs_write(struct vfs *vfs, uint64_t ino, const void *buf, size_t size, o
 		return -EINVAL;
 	if ((uint64_t)off > MAX_FILE_SIZE || size > MAX_FILE_SIZE - (uint64_t)off)
 		return -EFBIG;
+	if (!vfs->rdonly && size) {
+		int admitted = store_space_admit(vfs->store, size);
+		if (admitted < 0)
+			return admitted;
+	}
 	vfs_now(&now);
 	struct prepared_block *prep = vfs->rdonly ? NULL :
 		prepare_blocks(vfs, src, size, (uint64_t)off, &nprep);

@@ -175,6 +175,26 @@ static void test_path_resolve(void)
 	CHECK(strcmp(store_path_resolve(NULL), STORE_DEFAULT_PATH) == 0);
 }
 
+/* The space reserve (store.h): 1/32 of the file system, within [64 MiB, 1 GiB], at most a quarter. */
+static void test_space_reserve(void)
+{
+	struct statvfs st = { .f_frsize = 4096 };
+	const uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
+	struct { uint64_t size, want; } cases[] = {
+		{ 1 * MiB, 256 * 1024 },           /* tiny: a quarter */
+		{ 200 * MiB, 50 * MiB },           /* a quarter is below the minimum */
+		{ 256 * MiB, 64 * MiB },
+		{ 1 * GiB, 64 * MiB },             /* 1/32 is below the minimum */
+		{ 4 * GiB, 128 * MiB },            /* 1/32 */
+		{ 64 * GiB, 1 * GiB },             /* 1/32 is past the maximum */
+		{ 1024 * GiB, 1 * GiB },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		st.f_blocks = cases[i].size / st.f_frsize;
+		CHECK(store_space_reserve(&st) == cases[i].want);
+	}
+}
+
 static void test_init_open_errors(void)
 {
 	const char *d = test_subdir("errors");
@@ -361,6 +381,7 @@ int main(void)
 	RUN(test_names);
 	RUN(test_sizes);
 	RUN(test_path_resolve);
+	RUN(test_space_reserve);
 	RUN(test_init_open_errors);
 	RUN(test_init_resumes_skeleton);
 	RUN(test_create);
