@@ -249,6 +249,7 @@ static int mark_current_format(struct idx_txn *txn, void *arg)
 
 #define SPACE_RESERVE_MIN (64ull << 20)
 #define SPACE_RESERVE_MAX (1ull << 30)
+#define SPACE_UNCHECKED_MAX (64ll << 20)
 
 uint64_t store_space_reserve(const struct statvfs *st)
 {
@@ -263,13 +264,22 @@ uint64_t store_space_reserve(const struct statvfs *st)
 
 int store_space_admit(struct store *store, uint64_t bytes)
 {
+	/* within what the last look left: other writers of the file system take half at most */
+	if (__atomic_sub_fetch(&store->space_unchecked, (int64_t)bytes, __ATOMIC_RELAXED) > 0)
+		return 0;
 	for (int attempt = 0;; attempt++) {
 		struct statvfs st;
 		if (fstatvfs(store->dirfd, &st) < 0)
 			return 0;   /* cannot tell: the writes themselves will */
 		uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
-		if (avail >= store_space_reserve(&st) + bytes)
+		uint64_t need = store_space_reserve(&st) + bytes;
+		if (avail >= need) {
+			uint64_t spare = (avail - need) / 2;
+			int64_t unchecked = spare < (uint64_t)SPACE_UNCHECKED_MAX ?
+					    (int64_t)spare : SPACE_UNCHECKED_MAX;
+			__atomic_store_n(&store->space_unchecked, unchecked, __ATOMIC_RELAXED);
 			return 0;
+		}
 		if (attempt > 0 || !store->chunks)
 			return -ENOSPC;
 		chunk_store_release_pool(store->chunks);

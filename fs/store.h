@@ -38,6 +38,7 @@ struct store {
 	struct idx_env *idx;
 	struct chunk_store *chunks;
 	struct idx_meta meta;
+	int64_t space_unchecked;     /* atomic: store_space_admit()'s */
 };
 
 enum store_flags {
@@ -75,7 +76,9 @@ uint64_t store_space_reserve(const struct statvfs *st);
  * 0 if @bytes of new data may be written (a write, or a new inode): the file
  * system's free space stays above the reserve once they are.  Else gives
  * back what the pool of dead chunks' files holds and asks again; -ENOSPC if
- * the space is still short.
+ * the space is still short.  It asks the file system again only once the
+ * bytes admitted since the last time reach half of what was then left above
+ * the reserve (64 MiB at most), so writes far from full cost no system call.
  */
 int store_space_admit(struct store *store, uint64_t bytes);
 
