@@ -92,6 +92,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* a path where a volume goes: most likely the store, which --store names */
+	for (int i = optind; i < argc; i++) {
+		if (strchr(argv[i], '/')) {
+			fprintf(stderr, "fsck.volfs: '%s' is not a volume name (names hold no '/'); "
+				"to check the store there: fsck.volfs --store %s\n", argv[i], argv[i]);
+			return EXIT_USAGE;
+		}
+	}
 	/* -y is the default of e2fsck only with a terminal to ask on; we never ask: -n is ours */
 	opts.volumes = (const char *const *)(argv + optind);
 	opts.nvolumes = (size_t)(argc - optind);

@@ -49,6 +49,14 @@ bad 2 "list: unknown option '-x'" -- v list -x
 bad 2 "option '--store' needs an argument" -- "$VOLFS" list --store
 expect_fail 2 "Usage: volfs" -- "$VOLFS"
 
+# fsck.volfs: usage errors exit 16, as fsck(8) says, and change nothing
+fsck=$(dirname "$VOLFS")/fsck.volfs
+if [[ -x $fsck ]]; then
+	bad 16 "fsck.volfs: '$S' is not a volume name .*fsck.volfs --store $S" -- "$fsck" -n "$S"
+	bad 16 "fsck.volfs: -n, -y and -p exclude one another" -- "$fsck" -n -y --store "$S"
+	bad 16 "usage: fsck.volfs" -- "$fsck" --frob --store "$S"
+fi
+
 # a duplicate name; volumes that do not exist
 bad 1 "create: volume 'keep' exists already" -- v create keep
 bad 1 "inspect: no volume named 'nope'" -- v inspect nope
