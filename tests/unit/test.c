@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -110,4 +111,24 @@ int test_swap_dirent_names(const char *store, uint64_t dir, const char *a, const
 	memcpy(pb + 8, b, len);
 	snprintf(file, sizeof(file), "%s/index/data.mdb", store);
 	return swap_in_file(file, pa, pb, 8 + len);
+}
+
+int test_fds_open_on(const char *path, int *fds, int max)
+{
+	char link[PATH_MAX + 16];
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	for (struct dirent *e; n < max && (e = readdir(d));) {
+		ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;
+		link[len] = 0;
+		if (strcmp(link, path) == 0)
+			fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	return n;
 }

@@ -55,6 +55,11 @@ const char *test_tmpdir(void);
 const char *test_subdir(const char *name);
 int test_exit(void);
 /*
+ * The descriptors of this process open on @path (as /proc/self/fd names
+ * it), up to @max of them into @fds: how many, or -errno.
+ */
+int test_fds_open_on(const char *path, int *fds, int max);
+/*
  * Swaps the names @a and @b (of one length, under 16) of entries of
  * directory @dir in every copy of their keys in @store's index file: the
  * page holding them is then out of order, which LMDB never leaves and does

@@ -807,24 +807,22 @@ static unsigned pending_frames(struct idx_env *env)
 /* How many of this process's descriptors have @path open with O_DIRECT. */
 static int direct_fds(const char *path)
 {
-	int n = 0;
-	for (int fd = 0; fd < 1024; fd++) {
-		char at[64], link[4096], info[256];
-		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
-		ssize_t len = readlink(at, link, sizeof(link) - 1);
-		if (len < 0)
-			continue;
-		link[len] = 0;
-		snprintf(at, sizeof(at), "/proc/self/fdinfo/%d", fd);
-		FILE *f = strcmp(link, path) == 0 ? fopen(at, "r") : NULL;
+	int fds[16], direct = 0;
+	int n = test_fds_open_on(path, fds, 16);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		char at[64], info[256];
 		unsigned flags = 0;
+		snprintf(at, sizeof(at), "/proc/self/fdinfo/%d", fds[i]);
+		FILE *f = fopen(at, "r");
 		while (f && fgets(info, sizeof(info), f))
 			sscanf(info, "flags: %o", &flags);
 		if (f)
 			fclose(f);
-		n += (flags & O_DIRECT) != 0;
+		direct += (flags & O_DIRECT) != 0;
 	}
-	return n;
+	return direct;
 }
 
 /* In a child: logs orphans @a and @b in two frames, then dies; 0 if all went as asked. */

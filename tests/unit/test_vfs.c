@@ -1686,29 +1686,22 @@ static void test_log_wraps(void)
  */
 static int redirect_log(const char *dev)
 {
-	char want[PATH_MAX + 16], link[PATH_MAX + 16];
-	DIR *d = opendir("/proc/self/fd");
-	int r = -ENOENT;
+	char want[PATH_MAX + 16];
+	int fds[16];
 
-	if (!d)
-		return -errno;
 	snprintf(want, sizeof(want), "%s/index/wal", T.path);
-	for (struct dirent *e; (e = readdir(d));) {
-		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;
-		link[n] = 0;
-		if (strcmp(link, want) != 0)
-			continue;
+	int n = test_fds_open_on(want, fds, 16);
+	if (n <= 0)
+		return n < 0 ? n : -ENOENT;
+	for (int i = 0; i < n; i++) {
 		int to = open(dev, O_RDWR | O_CLOEXEC);   /* reads give zeros: no frame */
-		r = to < 0 || dup2(to, atoi(e->d_name)) < 0 ? -errno : 0;
+		int r = to < 0 || dup2(to, fds[i]) < 0 ? -errno : 0;
 		if (to >= 0)
 			close(to);
 		if (r < 0)
-			break;
+			return r;
 	}
-	closedir(d);
-	return r;
+	return 0;
 }
 
 static int log_refuses_then_fsync(uint64_t ino)
