@@ -698,8 +698,7 @@ static int recycled_take(struct chunk_store *cs, struct pooled *ret)
 	return have ? 0 : -ENOENT;
 }
 
-/* The disk is full, or nearly: removes the files of the pool that hold bytes. */
-static void recycled_free_space(struct chunk_store *cs)
+void chunk_store_release_pool(struct chunk_store *cs)
 {
 	size_t kept = 0, removed = 0;
 	pthread_mutex_lock(&cs->recycle_lock);
@@ -746,7 +745,7 @@ static void recycled_put(struct chunk_store *cs, uint64_t n)
 	if (whole)
 		return;
 	if (!roomy)
-		recycled_free_space(cs);
+		chunk_store_release_pool(cs);
 	bool kept = false;
 	/* no use emptying it when there is no room: unlinking frees it all */
 	int fd = room ? openat(cs->dirfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
@@ -900,11 +899,6 @@ static int replace_chunk(struct chunk_store *cs, const char *relpath, const void
 	return r;
 }
 
-void chunk_store_release_pool(struct chunk_store *cs)
-{
-	recycled_free_space(cs);
-}
-
 /* Writes the file of chunk @id under @relpath, over a file of the pool if there is one. */
 static int write_file(struct chunk_store *cs, const char *relpath, const void *data,
 		      size_t len, unsigned flags)
@@ -914,7 +908,7 @@ static int write_file(struct chunk_store *cs, const char *relpath, const void *d
 		r = write_new(cs, relpath, data, len, flags);
 	/* a full disk: once more, after the pool gave back the space it held */
 	if (r == -ENOSPC) {
-		recycled_free_space(cs);
+		chunk_store_release_pool(cs);
 		r = write_new(cs, relpath, data, len, flags);
 	}
 	return r;
