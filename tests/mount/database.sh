@@ -46,9 +46,7 @@ for mode in wal delete; do
 		kill -0 "$worker" 2>/dev/null || fail "$mode: the transactions stopped: $(cat "$TMP/kill-$mode.err")"
 		sleep 0.1
 	done
-	mapfile -t pids < <(mt_daemon_of "$MNT")
-	(( ${#pids[@]} == 1 )) || fail "want the one daemon of $MNT, found: ${pids[*]:-none}"
-	kill -9 "${pids[0]}"
+	mt_kill_daemon "$MNT"
 	# the worker stops with an error (3), or a signal should a page of its mapping be lost
 	rc=0
 	wait "$worker" || rc=$?

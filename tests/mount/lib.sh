@@ -60,6 +60,14 @@ mt_daemon_of() {
 	return 0
 }
 
+# mt_kill_daemon DIR: SIGKILL to the one daemon of this store serving DIR (a crash).
+mt_kill_daemon() {
+	local pids
+	mapfile -t pids < <(mt_daemon_of "$1")
+	(( ${#pids[@]} == 1 )) || fail "want the one daemon of $1, found: ${pids[*]:-none}"
+	kill -9 "${pids[0]}"
+}
+
 # mt_is_mounted DIR: DIR is listed in /proc/mounts (also when its daemon is
 # dead and stat fails with ENOTCONN, where `mountpoint -q` says no).
 mt_is_mounted() {
@@ -214,7 +222,7 @@ mt_checked_writer() {
 #     (it cannot outlive its storage in a real crash either); mounted again,
 #     the server recovers, and the checks pass.
 mt_server_trials() {
-	local acks=$TMP/acks k last round w b pids
+	local acks=$TMP/acks k last round w b
 	: >"$acks"
 	writer 1 "$acks" 2>"$TMP/writer.err" &
 	w=$!
@@ -242,9 +250,7 @@ mt_server_trials() {
 			sleep 0.1
 		done
 		sleep 1   # the load's clients are well under way too
-		mapfile -t pids < <(mt_daemon_of "$MNT")
-		(( ${#pids[@]} == 1 )) || fail "want the one daemon of $MNT, found: ${pids[*]:-none}"
-		kill -9 "${pids[0]}"
+		mt_kill_daemon "$MNT"
 		server_kill
 		wait "$w" "$b" 2>/dev/null || true
 		last=$(tail -n 1 "$acks")
