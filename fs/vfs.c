@@ -260,12 +260,6 @@ static int settle_journal(struct vfs *vfs)
 	return r;
 }
 
-static int any_chunk(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
-{
-	(void)id, (void)c, (void)arg;
-	return 1;
-}
-
 int vfs_commit(struct vfs *vfs)
 {
 	if (!vfs->txn)
@@ -288,7 +282,7 @@ int vfs_commit(struct vfs *vfs)
 	 */
 	bool idle_freeing = vfs->freeing && vfs->txn_changes == 0;
 	vfs->freeing = false;
-	vfs->free_due = !idle_freeing && idx_dead_chunk_foreach(vfs->txn, any_chunk, NULL) > 0;
+	vfs->free_due = !idle_freeing && idx_dead_chunk_any(vfs->txn) > 0;
 	r = txn_call(vfs, TXN_COMMIT, &vfs->txn);
 	vfs->txn = NULL;
 	if (r < 0) {

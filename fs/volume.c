@@ -233,12 +233,6 @@ static int tree_reap_all(struct store *store, uint64_t tree, uint64_t volume_id)
 	return 0;
 }
 
-static int stop_at_first(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
-{
-	(void)id; (void)c; (void)arg;
-	return 1;
-}
-
 static int gc_fn(struct idx_txn *txn, void *arg)
 {
 	struct store *store = arg;
@@ -255,7 +249,7 @@ static int gc_dead_chunks(struct store *store)
 	r = idx_txn_begin(store->idx, IDX_TXN_RDONLY, &txn);
 	if (r < 0)
 		return r;
-	r = idx_dead_chunk_foreach(txn, stop_at_first, NULL);
+	r = idx_dead_chunk_any(txn);
 	idx_txn_abort(txn);
 	if (r <= 0)
 		return r;

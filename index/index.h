@@ -388,6 +388,8 @@ typedef int (*idx_chunk_fn)(const struct idx_chunk_id *id, const struct idx_chun
 int idx_chunk_foreach(struct idx_txn *txn, idx_chunk_fn fn, void *arg);
 /* The chunks whose count reached zero; their files may still exist. */
 int idx_dead_chunk_foreach(struct idx_txn *txn, idx_chunk_fn fn, void *arg);
+/* 1 if any chunk is dead (on that list), 0 if none, or an error. */
+int idx_dead_chunk_any(struct idx_txn *txn);
 /*
  * Deletes the record of a dead chunk (refs == 0) and its dead entry; -EBUSY
  * if it has references.  A dead entry left without its record goes too.

@@ -549,6 +549,17 @@ int idx_dead_chunk_foreach(struct idx_txn *txn, idx_chunk_fn fn, void *arg)
 	return scan(txn, DBI_DEADCHUNKS, NULL, 0, dead_step, &s);
 }
 
+static int stop_at_first(const struct idx_chunk_id *id, const struct idx_chunk *c, void *arg)
+{
+	(void)id, (void)c, (void)arg;
+	return 1;
+}
+
+int idx_dead_chunk_any(struct idx_txn *txn)
+{
+	return idx_dead_chunk_foreach(txn, stop_at_first, NULL);
+}
+
 int idx_chunk_forget(struct idx_txn *txn, const struct idx_chunk_id *id)
 {
 	struct idx_chunk c;

@@ -531,11 +531,13 @@ static void chunk_refs_follow_versions(void)
 	dead = 0;
 	CHECK_OK(idx_dead_chunk_foreach(txn, count_chunk, &dead));
 	CHECK_EQ(dead, 1);
+	CHECK_EQ(idx_dead_chunk_any(txn), 1);
 	CHECK_OK(idx_extent_put(txn, &live, 4, 0, &z));   /* revived */
 	CHECK_EQ(refs_of(txn, 3), 1);
 	dead = 0;
 	CHECK_OK(idx_dead_chunk_foreach(txn, count_chunk, &dead));
 	CHECK_EQ(dead, 0);
+	CHECK_EQ(idx_dead_chunk_any(txn), 0);
 	CHECK_EQ(idx_chunk_forget(txn, &z.chunk), -EBUSY);
 	CHECK_OK(idx_txn_commit(txn));
 
