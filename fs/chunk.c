@@ -5,8 +5,9 @@
  * How the invariants of chunk.h are kept:
  *  1. Names come only from chunk_id_of(); chunk_read() rehashes what it reads
  *     and calls a mismatch -EIO, so a damaged file is never returned as data.
- *  2. A file is written in full under tmp/ (an O_TMPFILE with no name, or a
- *     named "tmp/<pid>.<tid>.<counter>") and only then linked under chunks/.
+ *  2. A file is written in full with no name (an O_TMPFILE in the fan-out
+ *     directory it will be linked in) or under tmp/ (a named
+ *     "tmp/<pid>.<tid>.<counter>"), and only then linked under chunks/.
  *     link(2) never replaces a name: EEXIST means "already stored", and the
  *     published file is left as it is.  Nothing here opens a published file
  *     for writing.
@@ -58,6 +59,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <pthread.h>
@@ -397,21 +400,36 @@ static int link_chunk(struct chunk_store *cs, int fd, const char *tmpname,
 	}
 }
 
-/* Opens an unnamed temp file in tmp/, or -EOPNOTSUPP if tmp/ cannot have one. */
-static int open_tmpfile(struct chunk_store *cs)
+/*
+ * Opens an unnamed temp file in the fan-out directory of @relpath, where it
+ * will be linked, making that directory if it is missing; -EOPNOTSUPP if
+ * the store cannot have one.  In that directory rather than in tmp/: a file
+ * system places a new inode near its directory's, so the chunks spread over
+ * the fan-out directories' places instead of filling tmp/'s (see
+ * chunk_store_spread()).
+ */
+static int open_tmpfile(struct chunk_store *cs, const char *relpath, unsigned flags)
 {
-	int fd;
+	char dir[FANOUT_LEAF_LEN + 1];
 
 	if (!cs->proc_fd || __atomic_load_n(&cs->no_tmpfile, __ATOMIC_RELAXED))
 		return -EOPNOTSUPP;
-	fd = openat(cs->dirfd, "tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, CHUNK_FILE_MODE);
-	if (fd >= 0)
-		return fd;
-	if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
-		__atomic_store_n(&cs->no_tmpfile, 1, __ATOMIC_RELAXED);
-		return -EOPNOTSUPP;
+	memcpy(dir, relpath, FANOUT_LEAF_LEN);
+	dir[FANOUT_LEAF_LEN] = '\0';
+	for (int attempt = 0;; attempt++) {
+		int fd = openat(cs->dirfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, CHUNK_FILE_MODE);
+		if (fd >= 0)
+			return fd;
+		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+			__atomic_store_n(&cs->no_tmpfile, 1, __ATOMIC_RELAXED);
+			return -EOPNOTSUPP;
+		}
+		if (errno != ENOENT || attempt > 0)
+			return -errno;
+		int r = make_fanout(cs->dirfd, relpath, flags);
+		if (r < 0)
+			return r;
 	}
-	return -errno;
 }
 
 static int open_named_tmp(struct chunk_store *cs, char *name, size_t size)
@@ -571,6 +589,20 @@ static int clean_tmp(int dirfd)
 		r = -errno;
 	closedir(d);
 	return r;
+}
+
+void chunk_store_spread(int store_dirfd)
+{
+	int fd = openat(store_dirfd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int attr;
+
+	if (fd < 0)
+		return;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && !(attr & FS_TOPDIR_FL)) {
+		attr |= FS_TOPDIR_FL;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &attr);   /* a hint: ext4 alone reads it */
+	}
+	close(fd);
 }
 
 int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flags,
@@ -862,7 +894,7 @@ static int write_new(struct chunk_store *cs, const char *relpath, const void *da
 	const char *named = NULL;
 	int fd, r;
 
-	fd = open_tmpfile(cs);
+	fd = open_tmpfile(cs, relpath, flags);
 	if (fd == -EOPNOTSUPP) {
 		fd = open_named_tmp(cs, tmpname, sizeof(tmpname));
 		named = tmpname;

@@ -44,6 +44,14 @@ enum chunk_store_flags {
 	CHUNK_STORE_RECYCLE = 1 << 1,     /* gc keeps dead chunks' files for reuse (chunk.c) */
 };
 
+/*
+ * Asks the file system to spread the fan-out directories of the chunks/
+ * directory under @store_dirfd (the top-directory hint, FS_TOPDIR_FL), so
+ * that new chunk files, made in them, do not all go to one place.  Best
+ * effort: a file system without the hint ignores it.
+ */
+void chunk_store_spread(int store_dirfd);
+
 /* @store_dir is the store's top directory; @secret is IDX_SECRET_SIZE bytes. */
 int chunk_store_open(const char *store_dir, const uint8_t *secret, unsigned flags,
 		     struct chunk_store **ret_cs);

@@ -209,6 +209,7 @@ int store_init(const char *path)
 			goto out;
 		}
 	}
+	chunk_store_spread(dirfd);
 	/* The subdirectories must outlive a crash once the meta record does. */
 	if (fsync(dirfd) < 0) {
 		r = -errno;

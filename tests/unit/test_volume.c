@@ -12,8 +12,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdint.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -239,6 +243,30 @@ static void test_init_resumes_skeleton(void)
 	store_close(s);
 }
 
+/*
+ * On ext4 a new store's chunks/ carries the top-directory hint, so that its
+ * fan-out directories, and the chunk files made in them, spread over the
+ * file system instead of filling one block group.
+ */
+static void test_init_spreads_chunks(void)
+{
+	const char *d = test_subdir("spread");
+	struct statfs sfs;
+	int attr = 0;
+
+	CHECK_OK(store_init(d));
+	CHECK_OK(statfs(d, &sfs));
+	if (sfs.f_type != EXT4_SUPER_MAGIC) {
+		fprintf(stderr, "  (skipped: not on ext4)\n");
+		return;
+	}
+	int fd = open(path_of(d, "chunks"), O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	CHECK_OK(ioctl(fd, FS_IOC_GETFLAGS, &attr));
+	CHECK(attr & FS_TOPDIR_FL);
+	close(fd);
+}
+
 static void test_create(void)
 {
 	const char *d = test_subdir("create");
@@ -384,6 +412,7 @@ int main(void)
 	RUN(test_space_reserve);
 	RUN(test_init_open_errors);
 	RUN(test_init_resumes_skeleton);
+	RUN(test_init_spreads_chunks);
 	RUN(test_create);
 	RUN(test_stats_and_remove);
 	RUN(test_remove_locked);
